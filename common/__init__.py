@@ -1,0 +1,1 @@
+"""Shared library code: config, body models, geometry, rendering, networks, engine, evaluation."""

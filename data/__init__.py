@@ -1,0 +1,1 @@
+"""Datasets: records from adapters, the shared mapper, samples, synthetic world."""

@@ -1,0 +1,1 @@
+"""Command-line tools: build the open body model, convert official files, generate data, benchmark."""
