@@ -1,0 +1,139 @@
+"""Typed defaults of every configuration key, one comment per key.
+
+An experiment YAML overrides these, command-line ``--opts section.key=value`` override the YAML, and
+:func:`common.config.loader.load_config` validates the result and returns a frozen :class:`Config`.
+Sections are plain frozen dataclasses so that every key, its type and its default live in one place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ExperimentCfg:
+    name: str = "default"  # run name; the run folder is <output_dir>/<name>
+    output_dir: str = "output"  # parent folder of run folders (relative to the working directory)
+    seed: int = 0  # global seed: python, numpy, torch and data-loader workers
+    device: str = "auto"  # 'auto' (cuda if available, else cpu) | 'cpu' | 'cuda' | 'cuda:N'
+    deterministic: bool = True  # deterministic algorithms on CPU (cudnn.benchmark off when True)
+
+
+@dataclass(frozen=True)
+class BodyModelCfg:
+    source: str = "open"  # 'open': embedded anny-built model (built into the cache on first use) | 'official'
+    smpl_path: str = ""  # official SMPL file or folder (SMPL_NEUTRAL.pkl/.npz), from smpl.is.tue.mpg.de
+    smplx_path: str = ""  # official SMPL-X file or folder (SMPLX_NEUTRAL.npz), from smpl-x.is.tue.mpg.de
+    mano_path: str = ""  # official MANO file or folder (MANO_RIGHT.pkl), from mano.is.tue.mpg.de
+    gender: str = "neutral"  # body model used for predictions: 'neutral' | 'male' | 'female'
+    h36m_regressor_path: str = ""  # official source: J_regressor_h36m_correct.npy (H36M-17 joints)
+    extra_regressor_path: str = ""  # official source: J_regressor_extra.npy (row 3 = head top)
+
+
+@dataclass(frozen=True)
+class SyntheticCfg:
+    num_train_images: int = 400  # synthetic training images (each has 1-5 people; every person is a sample)
+    num_test_images: int = 100  # synthetic test images
+    image_size: int = 320  # square side of a rendered scene image (px)
+    min_people: int = 1  # fewest people per scene
+    max_people: int = 5  # most people per scene
+    seed: int = 1234  # generator seed; the cache key includes every synthetic.* key
+    occlusion_strata: tuple[float, ...] = (0.1, 0.3)  # occlusion-ratio bin edges: low < 0.1 <= mid < 0.3 <= high
+
+
+@dataclass(frozen=True)
+class DataCfg:
+    train_sets: tuple[str, ...] = ("synthetic",)  # dataset names for training (see data.registry)
+    train_weights: tuple[float, ...] = ()  # per-dataset sampling weights; empty = 3DCrowdNet 3D/2D 50/50 scheme
+    test_set: str = "synthetic"  # dataset evaluated by main/test.py and periodic evaluation
+    test_subset: str = ""  # named subset of the test set ('' = all; e.g. 'high_occlusion', '3dpw_crowd')
+    roots: dict = field(default_factory=dict)  # dataset name -> root folder of the user's copy
+    input_size: int = 256  # square network input crop (px); heatmaps are input_size/4
+    bbox_enlarge: float = 1.25  # crop = tight person box enlarged by this factor
+    augment: bool = True  # training augmentation (scale, rotation, flip, colour) on/off
+    scale_jitter: float = 0.25  # random crop scale factor in [1-s, 1+s]
+    rot_jitter_deg: float = 30.0  # random rotation range (deg), applied with probability rot_prob
+    rot_prob: float = 0.6  # probability of rotating a training crop
+    flip_prob: float = 0.5  # probability of a horizontal flip
+    color_jitter: float = 0.2  # per-channel colour gain in [1-c, 1+c]
+    pose2d_noise: bool = True  # synthesize input 2D poses from GT the way 3DCrowdNet's posefix does
+    batch_size: int = 8  # training batch size per process
+    num_workers: int = 2  # data-loader worker processes per training process
+    synthetic: SyntheticCfg = field(default_factory=SyntheticCfg)  # the embedded synthetic world
+
+
+@dataclass(frozen=True)
+class ModelCfg:
+    backbone: str = "resnet50"  # resnet18 | resnet34 | resnet50 | resnet101 | resnet152
+    pretrained: str = ""  # '' = random init | 'imagenet' (torchvision weights; needs a download) | path to .pth
+    pose_head: str = "6d"  # '6d': per-joint 6D rotations (no licensed file) | 'vposer': VPoser v1 decoder
+    vposer_path: str = ""  # VPoser v1 checkpoint (the user's file), used when pose_head='vposer'
+    num_input_joints: int = 30  # input 2D joints rendered as heatmaps (3DCrowdNet: 30)
+    heatmap_sigma: float = 2.5  # Gaussian sigma (heatmap px) of the input joint heatmaps
+    depth_bins: int = 8  # PositionNet depth bins (the 8x8x8 volume of 3DCrowdNet)
+    graph_hidden: int = 128  # RotationNet graph-conv width
+    graph_blocks: int = 4  # residual graph-conv blocks after the first one
+    input_channels: int = 3  # 3 = RGB; 4 = RGB + edge map (SEFD); set by sefd.mode when that needs it
+
+
+@dataclass(frozen=True)
+class LossCfg:
+    joint_img: float = 1.0  # L1 on PositionNet (x, y, z) of the 15 graph joints, heatmap units
+    smpl_joint_img: float = 1.0  # L1 on PositionNet coords vs. joints of the GT mesh (when SMPL GT exists)
+    joint_proj: float = 1.0  # L1 on projected 30 joints vs. GT 2D, heatmap units
+    joint_cam: float = 1.0  # L1 on root-relative 3D joints (m) vs. GT 3D
+    smpl_joint_cam: float = 1.0  # L1 on root-relative 3D joints vs. joints of the GT mesh
+    pose_param: float = 1.0  # L1 on axis-angle pose params vs. GT SMPL pose
+    shape_param: float = 1.0  # L1 on betas vs. GT betas
+
+
+@dataclass(frozen=True)
+class TrainCfg:
+    epochs: int = 10  # training epochs
+    lr: float = 1e-4  # Adam learning rate
+    lr_steps: tuple[int, ...] = (7,)  # epochs at which the LR is multiplied by lr_factor
+    lr_factor: float = 0.1  # LR decay factor at each step
+    weight_decay: float = 0.0  # Adam weight decay
+    grad_clip: float = 0.0  # max gradient L2 norm; 0 = no clipping
+    amp: bool = True  # mixed precision (CUDA only; ignored on CPU)
+    max_iters_per_epoch: int = 0  # cap on iterations per epoch (0 = full epoch); for quick runs
+    log_every: int = 20  # iterations between scalar logs
+    image_log_every: int = 200  # iterations between tensorboard image logs (0 = never)
+    eval_every: int = 1  # epochs between evaluations on the test split (0 = never)
+    ckpt_every: int = 1  # epochs between checkpoints
+    keep_last: int = 3  # checkpoints kept (older ones deleted)
+    resume: str = ""  # checkpoint to resume from ('' = start fresh; 'auto' = latest in the run folder)
+    loss: LossCfg = field(default_factory=LossCfg)  # loss weights
+
+
+@dataclass(frozen=True)
+class TestCfg:
+    ckpt: str = ""  # checkpoint evaluated by main/test.py ('' = the untrained model, for reference numbers)
+    batch_size: int = 16  # evaluation batch size
+    allow_skipped: bool = False  # print headline metrics even if some samples could not be evaluated
+    save_per_sample: bool = True  # write per-sample errors next to the summary JSON
+
+
+@dataclass(frozen=True)
+class SefdCfg:
+    mode: str = "baseline"  # baseline (RGB) | teacher (RGB+GT edge, stage 1) | student (distil) | edge_input
+    edge_source: str = "canny"  # student/edge_input channel: canny | rcf | smpl_edge | smpl_overlap
+    teacher_edge: str = "smpl_overlap"  # teacher's edge channel: smpl_overlap | smpl_edge
+    teacher_ckpt: str = ""  # stage-1 teacher checkpoint (required for mode=student)
+    rcf_weights: str = ""  # RCF-PyTorch weights (the user's file) for edge_source=rcf
+    distill_loss: str = "log_softmax_l1"  # l1 | kd | log_softmax_l1 | at | fsp
+    distill_layers: tuple[str, ...] = ("layer3", "layer4")  # backbone features matched
+    distill_weights: tuple[float, ...] = (1.0, 2.0)  # weight per distilled layer
+    distill_scale: float = 1.0  # global weight of the distillation term
+    teacher_bn_drift: bool = False  # release compatibility: let teacher BN statistics update (not recommended)
+    edge_dir: str = ""  # folder of precomputed edge maps ('' = compute on the fly)
+
+
+@dataclass(frozen=True)
+class Config:
+    experiment: ExperimentCfg = field(default_factory=ExperimentCfg)  # run identity and reproducibility
+    body_model: BodyModelCfg = field(default_factory=BodyModelCfg)  # which body model files to use
+    data: DataCfg = field(default_factory=DataCfg)  # datasets, crops, augmentation, loaders
+    model: ModelCfg = field(default_factory=ModelCfg)  # network architecture
+    train: TrainCfg = field(default_factory=TrainCfg)  # optimisation and logging
+    test: TestCfg = field(default_factory=TestCfg)  # evaluation
+    sefd: SefdCfg = field(default_factory=SefdCfg)  # edge-feature distillation (SEFD)

@@ -1,0 +1,221 @@
+"""Build a validated, frozen :class:`Config` from defaults <- YAML file <- command-line overrides."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from common.config.defaults import Config
+
+
+class FrozenDict(dict):
+    """A read-only, picklable dict for mapping-valued keys (e.g. ``data.roots``)."""
+
+    def _readonly(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("config is frozen; build a new one with load_config(..., opts=[...])")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore
+
+    def __hash__(self) -> int:  # frozen dataclasses hash their fields
+        return hash(tuple(sorted(self.items())))
+
+    def __reduce__(self):  # pickle via a plain dict, not through the blocked __setitem__
+        return (FrozenDict, (dict(self),))
+
+
+class ConfigError(ValueError):
+    """A config file or override names an unknown key or gives a value of the wrong type."""
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value: Any, typ: Any, where: str) -> Any:
+    """Check ``value`` against annotation ``typ``; return it converted (lists -> tuples, ints -> floats)."""
+    origin = typing.get_origin(typ)
+    if dataclasses.is_dataclass(typ):
+        raise ConfigError(f"{where}: is a section, give its keys (e.g. {where}.<key>=...), not a value")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            value = [value]  # a single value for a list key, e.g. --opts data.train_sets=synthetic
+        item_type = typing.get_args(typ)[0]
+        return tuple(_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
+    if typ is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
+        return FrozenDict(value)
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if typ is str:
+        if value is None:
+            return ""
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    raise ConfigError(f"{where}: unsupported config type {typ}")
+
+
+def _unknown_key(key: str, valid: Iterable[str], where: str) -> ConfigError:
+    valid = sorted(valid)
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(valid)}"
+    return ConfigError(f"{where}: unknown key '{key}'{hint}")
+
+
+def _merge(node: Any, updates: dict, where: str) -> Any:
+    """Return a copy of dataclass ``node`` with ``updates`` (nested dict) applied and type-checked."""
+    if not isinstance(updates, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping of keys, got {updates!r}")
+    types_ = _field_types(type(node))
+    changes = {}
+    for key, value in updates.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in types_:
+            raise _unknown_key(str(key), types_, path)
+        current = getattr(node, key)
+        if dataclasses.is_dataclass(current):
+            changes[key] = _merge(current, value or {}, path)
+        else:
+            changes[key] = _coerce(value, types_[key], path)
+    return dataclasses.replace(node, **changes)
+
+
+def _parse_override(text: str) -> dict:
+    """'train.lr=1e-4' -> {'train': {'lr': 1e-4}}; the value is read as YAML ('[a, b]' gives a list)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}': expected section.key=value")
+    dotted, raw = text.split("=", 1)
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    if isinstance(value, str) and _looks_numeric(value):
+        value = float(value)  # YAML 1.1 reads '1e-4' as a string
+    nested: dict = {}
+    cursor = nested
+    parts = dotted.strip().split(".")
+    for part in parts[:-1]:
+        cursor = cursor.setdefault(part, {})
+    cursor[parts[-1]] = value
+    return nested
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _fix_yaml_numbers(tree: Any) -> Any:
+    """YAML 1.1 (PyYAML) reads '1e-4' as a string; turn numeric-looking strings into floats."""
+    if isinstance(tree, dict):
+        return {k: _fix_yaml_numbers(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_fix_yaml_numbers(v) for v in tree]
+    if isinstance(tree, str) and _looks_numeric(tree) and any(c in tree for c in "eE."):
+        return float(tree)
+    return tree
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    return _fix_yaml_numbers(tree)
+
+
+def load_config(cfg_file: str | Path | None = None, opts: Iterable[str] = ()) -> Config:
+    """Defaults <- ``cfg_file`` (YAML) <- ``opts`` (``section.key=value``); validated and frozen.
+
+    Raises:
+        ConfigError: unknown key (with the nearest valid name), wrong type, unreadable file.
+    """
+    cfg = Config()
+    if cfg_file:
+        tree = read_yaml(cfg_file)
+        try:
+            cfg = _merge(cfg, tree, "")
+        except ConfigError as err:
+            raise ConfigError(f"{cfg_file}: {err}") from None
+    for text in opts:
+        cfg = _merge(cfg, _parse_override(text), "")
+    validate(cfg)
+    return cfg
+
+
+_CHOICES = {
+    ("experiment", "device"): None,  # checked by the engine (cuda:N)
+    ("body_model", "source"): ("open", "official"),
+    ("body_model", "gender"): ("neutral", "male", "female"),
+    ("model", "backbone"): ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
+    ("model", "pose_head"): ("6d", "vposer"),
+    ("sefd", "mode"): ("baseline", "teacher", "student", "edge_input"),
+    ("sefd", "edge_source"): ("canny", "rcf", "smpl_edge", "smpl_overlap"),
+    ("sefd", "teacher_edge"): ("smpl_overlap", "smpl_edge"),
+    ("sefd", "distill_loss"): ("l1", "kd", "log_softmax_l1", "at", "fsp", "pkt"),
+}
+
+
+def validate(cfg: Config) -> None:
+    """Cross-key checks that types alone cannot express."""
+    for (section, key), choices in _CHOICES.items():
+        value = getattr(getattr(cfg, section), key)
+        if choices and value not in choices:
+            raise ConfigError(f"{section}.{key}: '{value}' is not one of {', '.join(choices)}")
+    if cfg.data.input_size % 32:
+        raise ConfigError(f"data.input_size: {cfg.data.input_size} must be a multiple of 32 (ResNet stride)")
+    if cfg.data.train_weights and len(cfg.data.train_weights) != len(cfg.data.train_sets):
+        raise ConfigError("data.train_weights: needs one weight per entry of data.train_sets")
+    if len(cfg.sefd.distill_weights) != len(cfg.sefd.distill_layers):
+        raise ConfigError("sefd.distill_weights: needs one weight per entry of sefd.distill_layers")
+    if cfg.sefd.mode == "student" and cfg.sefd.distill_loss == "pkt":
+        raise ConfigError("sefd.distill_loss: 'pkt' is named in the SEFD release but was never implemented there")
+
+
+def to_dict(cfg: Any) -> Any:
+    """Plain nested dict/list copy of a config (for YAML/JSON)."""
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, (tuple, list)):
+        return [to_dict(v) for v in cfg]
+    if isinstance(cfg, dict):
+        return {k: to_dict(v) for k, v in cfg.items()}
+    return cfg
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the full resolved config as YAML (loadable again with :func:`load_config`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    tmp.replace(path)
+
+
+def config_from_dict(tree: dict) -> Config:
+    """Rebuild a Config from :func:`to_dict` output (e.g. the copy stored in a checkpoint)."""
+    cfg = _merge(Config(), tree, "")
+    validate(cfg)
+    return cfg
