@@ -1,7 +1,7 @@
 """Install the framework's packages (common, data, tool, main, demo) in editable mode: pip install -e .[test]"""
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
 requirements = [
@@ -15,8 +15,7 @@ setup(
     version="0.1.0",
     description="Config-driven 3D human mesh recovery: 3DCrowdNet/SEFD edge distillation and FuRPE whole-body",
     python_requires=">=3.10",
-    packages=["common", "data", "tool", "main", "demo"],
-    package_dir={"": "."},
+    packages=find_packages(include=["common*", "data*", "tool*", "main*", "demo*"]),
     install_requires=requirements,
     extras_require={"test": ["pytest>=7.4"]},
 )

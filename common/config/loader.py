@@ -10,24 +10,20 @@ from typing import Any, Iterable
 import yaml
 
 from common.config.defaults import Config
+from common.config.frozen import FrozenDict
+from common.errors import UserError
 
 
-class FrozenDict(dict):
-    """A read-only, picklable dict for mapping-valued keys (e.g. ``data.roots``)."""
-
-    def _readonly(self, *args: Any, **kwargs: Any) -> None:
-        raise TypeError("config is frozen; build a new one with load_config(..., opts=[...])")
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore
-
-    def __hash__(self) -> int:  # frozen dataclasses hash their fields
-        return hash(tuple(sorted(self.items())))
-
-    def __reduce__(self):  # pickle via a plain dict, not through the blocked __setitem__
-        return (FrozenDict, (dict(self),))
+def _freeze(value: Any) -> Any:
+    """Nested mappings -> FrozenDict, lists -> tuples (so a frozen config stays read-only all the way down)."""
+    if isinstance(value, dict):
+        return FrozenDict({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config file or override names an unknown key or gives a value of the wrong type."""
 
 
@@ -49,7 +45,7 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
     if typ is dict or origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
-        return FrozenDict(value)
+        return _freeze(value)
     if typ is bool:
         if isinstance(value, bool):
             return value

@@ -1,0 +1,262 @@
+"""Training checkpoints: atomic writes, keep-last-K, a ``latest`` pointer, strict and readable loading.
+
+A checkpoint is a dict saved with ``torch.save``::
+
+    format 'crowdmesh-checkpoint', version, model (state of the unwrapped module: no 'module.' prefix),
+    optimizer, scheduler, scaler, rng (python/numpy/torch/cuda), epoch (epochs completed), iteration
+    (optimizer steps done), config (plain dict of the resolved Config), extra (free-form plain data).
+
+Files are ``<run_dir>/ckpt_epoch0003.pth``; ``<run_dir>/latest`` is a one-line text file with the name of
+the newest one. Loading only unpickles tensors and plain containers (``weights_only=True``).
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from common.config import to_dict
+from common.engine.distributed import unwrap_model
+from common.engine.seed import get_rng_state, set_rng_state
+
+CHECKPOINT_FORMAT = "crowdmesh-checkpoint"
+CHECKPOINT_VERSION = 1
+LATEST_POINTER = "latest"
+_CKPT_NAME = re.compile(r"ckpt_epoch(\d+)\.pth$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable, not ours, or does not match the model."""
+
+
+def checkpoint_path(run_dir: str | Path, epoch: int) -> Path:
+    """``<run_dir>/ckpt_epoch{epoch:04d}.pth`` (``epoch`` = number of completed epochs)."""
+    return Path(run_dir) / f"ckpt_epoch{epoch:04d}.pth"
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:  # make the rename itself durable; not supported on every platform/filesystem
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """torch.save to a temp file in the same folder, fsync, then os.replace: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _write_latest(folder: Path, name: str) -> None:
+    tmp = folder / f".{LATEST_POINTER}.tmp{os.getpid()}"
+    tmp.write_text(name + "\n")
+    os.replace(tmp, folder / LATEST_POINTER)
+
+
+def list_checkpoints(folder: str | Path) -> list[Path]:
+    """``ckpt_epoch*.pth`` files in ``folder``, oldest epoch first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CKPT_NAME.fullmatch(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def prune_checkpoints(folder: str | Path, keep_last: int, keep: Path | None = None) -> list[Path]:
+    """Delete all but the newest ``keep_last`` epoch checkpoints (``keep_last <= 0``: keep all); never ``keep``."""
+    if keep_last <= 0:
+        return []
+    removed = []
+    for path in list_checkpoints(folder)[:-keep_last]:
+        if keep is None or path.resolve() != Path(keep).resolve():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    scheduler: Any = None, scaler: Any = None, epoch: int = 0, iteration: int = 0,
+                    cfg: Any = None, extra: Mapping[str, Any] | None = None, keep_last: int = 0) -> Path:
+    """Write a full training checkpoint atomically, point ``latest`` at it and apply keep-last-K.
+
+    Args:
+        path: destination file (use :func:`checkpoint_path` for the keep-last-K naming scheme).
+        model: the model, DDP-wrapped or not (its unwrapped state is saved).
+        epoch: epochs completed; iteration: optimizer steps done; cfg: the resolved Config (saved as a dict).
+        keep_last: keep only the newest K ``ckpt_epoch*.pth`` files in the folder (0 = keep all).
+    Returns the path written.
+    """
+    path = Path(path)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model": unwrap_model(model).state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "rng": get_rng_state(),
+        "epoch": int(epoch),
+        "iteration": int(iteration),
+        "config": to_dict(cfg) if cfg is not None else None,
+        "extra": dict(extra or {}),
+    }
+    atomic_torch_save(payload, path)
+    _write_latest(path.parent, path.name)
+    prune_checkpoints(path.parent, keep_last, keep=path)
+    return path
+
+
+def latest_checkpoint(folder: str | Path) -> Path | None:
+    """The checkpoint named by ``<folder>/latest``, else the newest ``ckpt_epoch*.pth``, else None."""
+    folder = Path(folder)
+    pointer = folder / LATEST_POINTER
+    if pointer.is_file():
+        target = folder / pointer.read_text().strip()
+        if target.is_file():
+            return target
+    found = list_checkpoints(folder)
+    return found[-1] if found else None
+
+
+def resolve_resume(resume: str, run_dir: str | Path) -> Path | None:
+    """``train.resume`` -> checkpoint path: '' = None, 'auto' = latest in ``run_dir`` (None if there is none)."""
+    if not resume:
+        return None
+    if resume == "auto":
+        return latest_checkpoint(run_dir)
+    path = Path(resume)
+    if path.is_dir():
+        found = latest_checkpoint(path)
+        if found is None:
+            raise FileNotFoundError(f"{path}: train.resume names a folder without checkpoints")
+        return found
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found (train.resume)")
+    return path
+
+
+def _torch_load(path: Path) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, random bytes, pickle of a disallowed class, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {reason[:200]}") from None
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load and validate one of our checkpoints (CPU tensors). Raises CheckpointError naming the file."""
+    path = Path(path)
+    payload = _torch_load(path)
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        keys = sorted(payload)[:8] if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"{path}: not a crowdmesh checkpoint (found {keys}); for official weights use "
+                              "load_model_weights()")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {payload.get('version')} != {CHECKPOINT_VERSION}")
+    return payload
+
+
+def _strip_prefix(state: Mapping[str, torch.Tensor], prefix: str = "module.") -> dict:
+    if state and all(k.startswith(prefix) for k in state):
+        return {k[len(prefix):]: v for k, v in state.items()}
+    return dict(state)
+
+
+def _listing(keys: list[str], limit: int = 8) -> str:
+    shown = ", ".join(keys[:limit])
+    return f"{shown}, ... (+{len(keys) - limit} more)" if len(keys) > limit else shown
+
+
+def load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str | Path) -> None:
+    """Strictly load ``state`` into (the unwrapped) ``model``; mismatches -> one CheckpointError listing them."""
+    target = unwrap_model(model)
+    state = _strip_prefix(state)
+    own = target.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong_shape = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    problems = []
+    if missing:
+        problems.append(f"missing keys ({len(missing)}): {_listing(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys ({len(unexpected)}): {_listing(unexpected)}")
+    if wrong_shape:
+        shapes = [f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in wrong_shape]
+        problems.append(f"shape mismatch ({len(wrong_shape)}): {_listing(shapes, 4)}")
+    if problems:
+        raise CheckpointError(f"{source}: model weights do not match the model: " + "; ".join(problems))
+    target.load_state_dict(state, strict=True)
+
+
+def load_checkpoint(path: str | Path, model: nn.Module | None = None, optimizer: Any = None, scheduler: Any = None,
+                    scaler: Any = None, restore_rng: bool = False) -> dict:
+    """Load our checkpoint into whatever objects are given; returns the payload (``epoch``, ``iteration``, ...).
+
+    ``restore_rng`` also restores the python/numpy/torch/CUDA RNG states (resume).
+    """
+    payload = read_checkpoint(path)
+    if model is not None:
+        load_model_state(model, payload["model"], path)
+    try:
+        if optimizer is not None and payload["optimizer"] is not None:
+            optimizer.load_state_dict(payload["optimizer"])
+        if scheduler is not None and payload["scheduler"] is not None:
+            scheduler.load_state_dict(payload["scheduler"])
+        if scaler is not None and payload["scaler"] and scaler.is_enabled():
+            scaler.load_state_dict(payload["scaler"])  # a disabled (CPU) scaler saved an empty dict
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: optimizer/scheduler state does not fit this run: {err}") from None
+    if restore_rng:
+        set_rng_state(payload["rng"])
+    return payload
+
+
+def load_official_weights(path: str | Path, model: nn.Module) -> dict:
+    """Official 3DCrowdNet / SEFD release files (``{'network': state, 'epoch', 'optimizer'}``), loaded strictly
+    by the model code (common/models/official_checkpoint.py); FuRPE and other formats are added there."""
+    from common.models.official_checkpoint import load_official_checkpoint
+
+    try:
+        info = load_official_checkpoint(str(path), unwrap_model(model))
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
+    return {"epoch": info.get("epoch"), "iteration": None, "config": None, "extra": {"official": True, **info}}
+
+
+def load_model_weights(path: str | Path, model: nn.Module) -> dict:
+    """Load only the model weights (main/test.py): our checkpoints, or official ones (see load_official_weights).
+
+    Returns the checkpoint metadata: ``epoch``, ``iteration``, ``config`` (None for official files), ``extra``.
+    """
+    path = Path(path)
+    raw = _torch_load(path)
+    if isinstance(raw, dict) and raw.get("format") == CHECKPOINT_FORMAT:
+        payload = read_checkpoint(path) if raw.get("version") != CHECKPOINT_VERSION else raw
+        load_model_state(model, payload["model"], path)
+        return {k: payload.get(k) for k in ("epoch", "iteration", "config", "extra")}
+    if isinstance(raw, dict) and "network" in raw:
+        return load_official_weights(path, model)
+    keys = sorted(raw)[:8] if isinstance(raw, dict) else type(raw).__name__
+    raise CheckpointError(f"{path}: neither a crowdmesh checkpoint nor an official release checkpoint (found {keys})")

@@ -1,0 +1,195 @@
+"""The training loop: epochs of Adam steps with AMP (CUDA), grad clipping, logging, checkpoints, evaluation.
+
+Model contract: ``model(batch) -> preds`` and ``model.losses(batch, preds) -> {name: scalar Tensor}``; the
+total loss is the sum of the terms. ``visualize(batch, preds) -> {name: HxWx3 uint8}`` is optional.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from common.engine.checkpoint import checkpoint_path, save_checkpoint
+from common.engine.distributed import DistInfo, all_reduce_mean, barrier, unwrap_model
+from common.engine.logger import RunLogger
+from common.engine.optim import amp_enabled, current_lr
+from common.engine.seed import seed_epoch, set_loader_epoch
+
+VisualizeFn = Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, np.ndarray]]
+
+
+@dataclass
+class TrainState:
+    """Progress counters: ``epoch`` = epochs completed (the next epoch's index), ``iteration`` = steps done."""
+
+    epoch: int = 0
+    iteration: int = 0
+    last_train: dict = field(default_factory=dict)  # rank-averaged mean loss terms of the last epoch
+    last_eval: dict = field(default_factory=dict)  # summary of the last evaluation
+
+
+def move_to_device(batch: Any, device: torch.device) -> Any:
+    """Tensors (in nested dicts/lists) -> ``device``; everything else unchanged."""
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {k: move_to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to_device(v, device) for v in batch)
+    return batch
+
+
+def log_metrics(logger: RunLogger, values: Mapping[str, float], step: int, split: str, **context: Any) -> None:
+    """Tensorboard scalars ``<split>/<name>`` and one ``metrics.jsonl`` record (main process only)."""
+    logger.scalars(values, step, prefix=split)
+    logger.metrics({"split": split, "iteration": step, **context, **values})
+
+
+def _total_loss(terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    if not terms:
+        raise ValueError("model.losses() returned no terms")
+    for name, value in terms.items():
+        if not torch.is_tensor(value) or value.ndim != 0:
+            raise ValueError(f"model.losses()['{name}'] must be a scalar tensor, got {getattr(value, 'shape', value)}")
+    return sum(terms.values())
+
+
+def train_one_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                    state: TrainState, train_cfg: Any, info: DistInfo, logger: RunLogger,
+                    visualize: VisualizeFn | None = None, progress: bool = True) -> dict[str, float]:
+    """One epoch (at most ``train_cfg.max_iters_per_epoch`` steps); returns rank-averaged mean loss terms."""
+    model.train()
+    core, device = unwrap_model(model), info.device
+    use_amp = amp_enabled(train_cfg.amp, device)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    limit = train_cfg.max_iters_per_epoch or len(loader)
+    epoch_sums: dict[str, torch.Tensor] = {}
+    window: dict[str, torch.Tensor] = {}
+    steps = window_steps = 0
+    bar = tqdm(itertools.islice(loader, limit), total=min(limit, len(loader)), desc=f"epoch {state.epoch + 1}",
+               disable=not (progress and info.is_main), dynamic_ncols=True, leave=False)
+    for batch in bar:
+        batch = move_to_device(batch, device)
+        with torch.autocast(device_type=device.type, enabled=use_amp):
+            preds = model(batch)
+            terms = dict(core.losses(batch, preds))
+        terms["total"] = _total_loss(terms)
+        if not torch.isfinite(terms["total"]) and not use_amp:  # under AMP the scaler skips such steps
+            bad = {k: float(v.detach()) for k, v in terms.items()}
+            raise FloatingPointError(f"iteration {state.iteration}: non-finite loss {bad}")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(terms["total"]).backward()
+        if train_cfg.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, train_cfg.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        state.iteration += 1
+        steps += 1
+        window_steps += 1
+        for name, value in terms.items():
+            value = value.detach().float()
+            epoch_sums[name] = epoch_sums.get(name, 0.0) + value
+            window[name] = window.get(name, 0.0) + value
+        if train_cfg.log_every > 0 and state.iteration % train_cfg.log_every == 0:
+            means = all_reduce_mean({k: float(v) / window_steps for k, v in window.items()}, device)
+            means["lr"] = current_lr(optimizer)
+            log_metrics(logger, means, state.iteration, "train", epoch=state.epoch + 1)
+            bar.set_postfix(loss=f"{means['total']:.4g}", lr=f"{means['lr']:.2g}")
+            window, window_steps = {}, 0
+        if (visualize is not None and info.is_main and train_cfg.image_log_every > 0
+                and state.iteration % train_cfg.image_log_every == 0):
+            with torch.no_grad():
+                logger.images(visualize(batch, preds), state.iteration, prefix="train")
+    bar.close()
+    return all_reduce_mean({k: float(v) / max(steps, 1) for k, v in epoch_sums.items()}, device)
+
+
+def expected_indices(dataset: Any) -> list[int]:
+    """Sample indices an evaluation must cover: ``dataset.eval_indices`` if defined, else ``range(len)``."""
+    custom = getattr(dataset, "eval_indices", None)
+    return [int(i) for i in (custom() if callable(custom) else custom)] if custom is not None \
+        else list(range(len(dataset)))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Any, evaluator: Any, device: torch.device,
+             output_dir: str | Path | None = None, progress: bool = True) -> dict:
+    """Run the (unwrapped) model over ``loader`` on every rank and return ``evaluator.evaluate(output_dir)``.
+
+    The evaluator gathers per-sample rows across ranks; only rank 0 writes files. Used by main/test.py and
+    by periodic evaluation during training, so both report the same numbers.
+    """
+    core = unwrap_model(model)  # no DDP hooks: ranks may see different numbers of batches
+    was_training = core.training
+    core.eval()
+    evaluator.reset(expected_indices(loader.dataset))
+    show = progress and getattr(evaluator, "is_main", True)
+    for batch in tqdm(loader, desc="evaluate", disable=not show, dynamic_ncols=True, leave=False):
+        batch = move_to_device(batch, device)
+        evaluator.process(batch, core(batch))
+    core.train(was_training)
+    return evaluator.evaluate(output_dir)
+
+
+def numeric_items(summary: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numbers of a (nested) summary as flat ``a/b`` keys, e.g. ``strata/occ<0.1/mpjpe`` (bools as 0/1)."""
+    flat: dict[str, float] = {}
+    for key, value in summary.items():
+        if isinstance(value, Mapping):
+            flat.update(numeric_items(value, f"{prefix}{key}/"))
+        elif isinstance(value, (int, float)):
+            flat[f"{prefix}{key}"] = float(value)
+    return flat
+
+
+def _due(epoch_done: int, every: int, last: int) -> bool:
+    return every > 0 and (epoch_done % every == 0 or epoch_done == last)
+
+
+def fit(model: nn.Module, train_loader: Any, optimizer: torch.optim.Optimizer, scheduler: Any,
+        scaler: torch.amp.GradScaler, cfg: Any, run_dir: str | Path, info: DistInfo, logger: RunLogger,
+        state: TrainState | None = None, evaluator: Any = None, test_loader: Any = None,
+        visualize: VisualizeFn | None = None, progress: bool = True) -> TrainState:
+    """Train from ``state.epoch`` to ``cfg.train.epochs``; checkpoint and evaluate on their schedules.
+
+    Every epoch reseeds all RNGs from (experiment.seed, epoch, rank) and sets the sampler's epoch, so a run
+    resumed from a checkpoint (``state`` from it) repeats the uninterrupted run exactly.
+    """
+    state = state or TrainState()
+    tc, run_dir = cfg.train, Path(run_dir)
+    if state.epoch >= tc.epochs:
+        logger.info(f"nothing to train: {state.epoch} of train.epochs={tc.epochs} epochs already done")
+    for epoch in range(state.epoch, tc.epochs):
+        seed_epoch(cfg.experiment.seed, epoch, info.rank)
+        set_loader_epoch(train_loader, epoch)
+        lr = current_lr(optimizer)
+        means = train_one_epoch(model, train_loader, optimizer, scaler, state, tc, info, logger, visualize, progress)
+        scheduler.step()
+        state.epoch, state.last_train = epoch + 1, means
+        log_metrics(logger, {**means, "lr": lr}, state.iteration, "train_epoch", epoch=state.epoch)
+        logger.info(f"epoch {state.epoch}/{tc.epochs} iter {state.iteration} lr {lr:.3g} "
+                    + " ".join(f"{k} {v:.4g}" for k, v in means.items()))
+        if _due(state.epoch, tc.ckpt_every, tc.epochs):
+            if info.is_main:
+                path = save_checkpoint(checkpoint_path(run_dir, state.epoch), model, optimizer, scheduler, scaler,
+                                       state.epoch, state.iteration, cfg, keep_last=tc.keep_last)
+                logger.info(f"saved {path}")
+            barrier()
+        if evaluator is not None and test_loader is not None and _due(state.epoch, tc.eval_every, tc.epochs):
+            out = run_dir / "eval" / f"epoch{state.epoch:04d}"
+            state.last_eval = evaluate(model, test_loader, evaluator, info.device, out, progress)
+            numbers = numeric_items(state.last_eval)
+            log_metrics(logger, numbers, state.iteration, "test", epoch=state.epoch)
+            logger.info(f"eval epoch {state.epoch}: " + " ".join(f"{k} {v:.4g}" for k, v in numbers.items()
+                                                                 if "/" not in k))
+            if state.last_eval.get("headline_refused"):
+                logger.info(f"warning: evaluation incomplete: {state.last_eval['headline_refused']}")
+    logger.flush()
+    return state

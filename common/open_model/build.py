@@ -1,0 +1,108 @@
+"""Cached, atomic build of the open body model: ``ensure_open_model()``.
+
+The model lives in ``cache_dir()/open_model/<key>/`` where the key hashes everything the output depends
+on (builder version, anny and smplx versions, :class:`BuildParams`). A build writes into a temporary sibling
+folder and renames it into place, under a file lock so that concurrent processes build it once.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+from common.open_model import pipeline
+from common.paths import cache_dir
+
+BUILDER_VERSION = 1  # bump whenever the builder's output changes for the same inputs
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OpenModelPaths:
+    """Files of a built open model."""
+
+    folder: Path
+    smpl_path: Path  # SMPL_NEUTRAL.pkl (smplx.SMPL)
+    smpl_npz_path: Path  # same arrays as .npz
+    smplx_path: Path  # SMPLX_NEUTRAL.npz (smplx.SMPLX, ext='npz')
+    regressors_path: Path  # joint_regressors.npz: crowdnet30, graph15, h36m17, coco17 (J, V)
+    vertex_sets_path: Path  # vertex_sets.json
+    manifest_path: Path
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> "OpenModelPaths":
+        return cls(folder, folder / pipeline.SMPL_FILE, folder / pipeline.SMPL_NPZ_FILE, folder / pipeline.SMPLX_FILE,
+                   folder / pipeline.REGRESSORS_FILE, folder / pipeline.VERTEX_SETS_FILE, folder / pipeline.MANIFEST_FILE)
+
+    def complete(self) -> bool:
+        return all(p.is_file() for p in (self.smpl_path, self.smpl_npz_path, self.smplx_path, self.regressors_path,
+                                         self.vertex_sets_path, self.manifest_path))
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "missing"
+
+
+def build_key(params: pipeline.BuildParams) -> str:
+    """16-hex-digit hash of every input of the build."""
+    inputs = {"builder": BUILDER_VERSION, "anny": _version("anny"), "smplx": _version("smplx"), "params": asdict(params)}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Exclusive inter-process lock on ``path`` (no-op where fcntl is unavailable)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX
+        yield
+        return
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_open_model(force: bool = False, params: pipeline.BuildParams | None = None) -> OpenModelPaths:
+    """Return the open model's files, building them on first use (~2-3 min incl. anny's own first build).
+
+    Later calls only check that the files exist. ``force=True`` rebuilds even if present.
+    """
+    params = params or pipeline.BuildParams()
+    root = cache_dir() / "open_model"
+    root.mkdir(parents=True, exist_ok=True)
+    key = build_key(params)
+    paths = OpenModelPaths.in_folder(root / key)
+    if paths.complete() and not force:
+        return paths
+    with _locked(root / f"{key}.lock"):
+        if paths.complete() and not force:  # another process built it while we waited
+            return paths
+        tmp = root / f".tmp-{key}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        log.info("building the open body model into %s", paths.folder)
+        try:
+            pipeline.build_files(tmp, params)
+            if paths.folder.exists():
+                old = root / f".old-{key}-{os.getpid()}"
+                paths.folder.rename(old)
+                shutil.rmtree(old, ignore_errors=True)
+            tmp.rename(paths.folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if not paths.complete():
+        raise RuntimeError(f"open body model build did not produce all files in {paths.folder}")
+    return paths

@@ -1,0 +1,123 @@
+"""Evaluate a checkpoint on ``data.test_set`` and print/write the metrics.
+
+    python main/test.py --cfg configs/X.yaml --ckpt output/X/ckpt_epoch0010.pth [--opts k=v ...] [--out DIR]
+
+Without ``--ckpt`` (and empty ``test.ckpt``) the untrained model is evaluated, for reference numbers.
+Writes ``metrics.json`` and ``per_sample.jsonl`` into ``--out`` (default: next to the checkpoint).
+Works under ``torchrun`` too (the evaluator gathers per-sample results from every rank).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from common.config import ConfigError, load_config, to_dict
+from common.engine import (CheckpointError, DeviceError, DistInfo, cleanup_distributed, evaluate, init_distributed,
+                           load_model_weights, seed_everything)
+from common.engine.checkpoint import read_checkpoint
+from common.evaluation import EvaluationError, build_evaluator
+from common.evaluation.mesh_evaluator import format_summary
+
+USER_ERRORS = (ConfigError, FileNotFoundError, CheckpointError, DeviceError, EvaluationError)
+MODEL_SECTIONS = ("model", "body_model", "sefd")  # config sections that change the network's weights layout
+
+
+def build_test_components(cfg: Any, info: DistInfo) -> tuple[torch.nn.Module, Any, Any]:
+    """(model, evaluation body model, test loader) from the config (imports the other parts lazily)."""
+    from common.body_models import body_model_from_config
+    from common.models.build import build_model
+    from data.loader import build_test_loader
+
+    model = build_model(cfg, body_model_from_config(cfg, kind="smpl")).to(info.device)
+    eval_body = body_model_from_config(cfg, kind="smpl").to(info.device)
+    loader = build_test_loader(cfg, info.rank, info.world_size, body_model=body_model_from_config(cfg, kind="smpl"))
+    return model, eval_body, loader
+
+
+def config_differences(saved: dict, cfg: Any, sections: Sequence[str] = MODEL_SECTIONS) -> list[str]:
+    """Dotted keys of ``sections`` whose value in the checkpoint's config differs from ``cfg``."""
+    current, diffs = to_dict(cfg), []
+    for section in sections:
+        old, new = saved.get(section, {}) or {}, current.get(section, {})
+        diffs += [f"{section}.{k}: {old.get(k)!r} (checkpoint) vs {v!r}" for k, v in new.items() if old.get(k) != v]
+    return diffs
+
+
+def mismatch_hint(ckpt: str, cfg: Any) -> str:
+    """' (hint: the checkpoint was trained with ...)' from the config saved in our checkpoints, else ''."""
+    try:
+        saved = read_checkpoint(ckpt).get("config") or {}
+    except CheckpointError:
+        return ""
+    diffs = config_differences(saved, cfg)
+    return f" (hint: the checkpoint was trained with a different config: {'; '.join(diffs[:4])})" if diffs else ""
+
+
+def default_out_dir(cfg: Any, ckpt: str) -> Path:
+    if ckpt:
+        return Path(ckpt).parent / f"test_{cfg.data.test_set}_{Path(ckpt).stem}"
+    return Path(cfg.experiment.output_dir) / cfg.experiment.name / f"test_{cfg.data.test_set}_untrained"
+
+
+def run_test(cfg: Any, info: DistInfo, ckpt: str, out_dir: Path,
+             build: Callable[[Any, DistInfo], tuple] = build_test_components, progress: bool = True) -> dict:
+    """Load the checkpoint (ours, or an official one through the conversion hook) and evaluate."""
+    say = print if info.is_main else (lambda *a, **k: None)
+    seed_everything(cfg.experiment.seed, cfg.experiment.deterministic, info.device)
+    model, eval_body, loader = build(cfg, info)
+    if ckpt:
+        try:
+            meta = load_model_weights(ckpt, model)
+        except CheckpointError as err:
+            raise CheckpointError(f"{err}{mismatch_hint(ckpt, cfg)}") from None
+        say(f"loaded {ckpt} (epoch {meta.get('epoch', '?')})")
+        for line in config_differences(meta.get("config") or {}, cfg) if meta.get("config") else []:
+            say(f"warning: config differs from the checkpoint's: {line}")
+    else:
+        say("warning: no checkpoint given (--ckpt / test.ckpt): evaluating the UNTRAINED model "
+            "(reference numbers only)")
+    evaluator = build_evaluator(cfg, eval_body, out_dir)
+    summary = evaluate(model, loader, evaluator, info.device, out_dir, progress)
+    say(f"{cfg.data.test_set}{'/' + cfg.data.test_subset if cfg.data.test_subset else ''}: "
+        f"{ckpt or 'untrained model'}")
+    say(format_summary(summary))
+    say(f"wrote {out_dir / 'metrics.json'}" + (" and per_sample.jsonl" if cfg.test.save_per_sample else ""))
+    return summary
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Evaluate a checkpoint (see docs/DESIGN.md).")
+    parser.add_argument("--cfg", required=True, help="experiment YAML")
+    parser.add_argument("--ckpt", default=None, help="checkpoint (default: test.ckpt; none = untrained model)")
+    parser.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+    parser.add_argument("--out", default=None, help="output folder for metrics.json / per_sample.jsonl")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.cfg, list(args.opts) + ([f"test.ckpt={args.ckpt}"] if args.ckpt else []))
+        ckpt = cfg.test.ckpt
+        if ckpt and not Path(ckpt).is_file():
+            raise FileNotFoundError(f"{ckpt}: checkpoint not found (--ckpt)")
+        info = init_distributed(cfg.experiment.device)
+        try:
+            summary = run_test(cfg, info, ckpt, Path(args.out) if args.out else default_out_dir(cfg, ckpt))
+        finally:
+            cleanup_distributed()
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if summary.get("headline_refused"):
+        print(f"error: {summary['headline_refused']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Train a mesh-recovery model.
+
+    python main/train.py --cfg configs/X.yaml [--opts section.key=value ...] [--resume PATH|auto]
+    torchrun --nproc_per_node=2 main/train.py --cfg ...
+
+Creates ``<experiment.output_dir>/<experiment.name>/`` with config.yaml, checkpoints, metrics.jsonl, tb/,
+log.txt, eval/epochNNNN/ (periodic evaluation, same code as main/test.py) and summary.json.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from common.config import ConfigError, load_config, save_config
+from common.engine import (CheckpointError, DeviceError, DistInfo, RunLogger, TrainState, build_grad_scaler,
+                           build_optimizer, build_scheduler, cleanup_distributed, fit, init_distributed,
+                           load_checkpoint, resolve_resume, seed_everything, wrap_model)
+from common.engine.checkpoint import list_checkpoints
+from common.engine.logger import write_json
+from common.evaluation import EvaluationError, build_evaluator
+
+# Errors caused by the user's input: reported as one line, without a traceback.
+USER_ERRORS = (ConfigError, FileNotFoundError, CheckpointError, DeviceError, EvaluationError)
+
+
+@dataclass
+class Components:
+    """What training needs besides the engine: built from the config by :func:`build_components`."""
+
+    model: torch.nn.Module  # on the device; forward(batch) -> preds, losses(batch, preds) -> dict
+    eval_body_model: Any  # BodyModel on the device, for GT meshes / joint regression in the evaluator
+    train_loader: Any
+    test_loader: Any = None  # None: no periodic evaluation
+    visualize: Callable | None = None  # (batch, preds) -> {name: HxWx3 uint8}
+
+
+def make_visualizer(model: torch.nn.Module) -> Callable | None:
+    """Tensorboard images of a batch's first sample: the crop with the input 2D pose (green) and predicted
+    projected joints (red), and the crop with the predicted mesh overlaid (model's virtual crop camera)."""
+    try:
+        from common.render.visualize import draw_pose2d, overlay_mesh
+    except ImportError:
+        return None
+    from data.joint_sets import skeleton
+
+    core = getattr(model, "module", model)
+    size, bones = float(core.input_size), skeleton("crowdnet30")
+
+    def visualize(batch: dict, preds: dict) -> dict:
+        img = (batch["img"][0, :3].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+        pose = draw_pose2d(img, batch["pose2d"][0].float().cpu(), batch["pose2d_valid"][0].cpu(), bones)
+        if "joints_proj" in preds:
+            pose = draw_pose2d(pose, preds["joints_proj"][0].detach().float().cpu(), None, bones, (1.0, 0.0, 0.0))
+        mesh = overlay_mesh(img, preds["vertices"][0].detach().float().cpu(), core.faces.cpu(),
+                            (core.focal, core.focal), (size / 2, size / 2))
+        return {"pose2d": np.ascontiguousarray(pose), "mesh": np.ascontiguousarray(mesh)}
+
+    return visualize
+
+
+def build_components(cfg: Any, info: DistInfo) -> Components:
+    """Body models, model and loaders from the config (imports the other parts lazily)."""
+    from common.body_models import body_model_from_config
+    from common.models.build import build_model
+    from data.loader import build_test_loader, build_train_loader
+
+    model = build_model(cfg, body_model_from_config(cfg, kind="smpl")).to(info.device)
+    data_body = body_model_from_config(cfg, kind="smpl")  # CPU copy for the loaders' workers
+    eval_body = body_model_from_config(cfg, kind="smpl").to(info.device)
+    train_loader = build_train_loader(cfg, info.rank, info.world_size, body_model=data_body)
+    test_loader = (build_test_loader(cfg, info.rank, info.world_size, body_model=data_body)
+                   if cfg.train.eval_every > 0 else None)
+    visualize = make_visualizer(model) if cfg.train.image_log_every > 0 else None
+    return Components(model, eval_body, train_loader, test_loader, visualize)
+
+
+def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components] = build_components,
+          progress: bool = True) -> TrainState:
+    """Set up the run folder, build everything, resume if asked, train, write summary.json."""
+    run_dir = Path(cfg.experiment.output_dir) / cfg.experiment.name
+    logger = RunLogger(run_dir, enabled=info.is_main)
+    resume = resolve_resume(cfg.train.resume, run_dir)
+    if info.is_main:
+        if resume is None and list_checkpoints(run_dir):
+            logger.info(f"warning: {run_dir} already holds checkpoints of an earlier run; starting fresh "
+                        "(they will be replaced; use --resume auto to continue it)")
+        save_config(cfg, run_dir / "config.yaml")
+    seed_everything(cfg.experiment.seed, cfg.experiment.deterministic, info.device)
+    parts = build(cfg, info)
+    optimizer = build_optimizer(parts.model, cfg.train)
+    scheduler = build_scheduler(optimizer, cfg.train)
+    scaler = build_grad_scaler(cfg.train.amp, info.device)
+    state = TrainState()
+    if resume is not None:
+        payload = load_checkpoint(resume, parts.model, optimizer, scheduler, scaler, restore_rng=True)
+        state = TrainState(epoch=payload["epoch"], iteration=payload["iteration"])
+        logger.info(f"resumed from {resume} (epoch {state.epoch}, iteration {state.iteration})")
+    elif cfg.train.resume == "auto":
+        logger.info(f"no checkpoint in {run_dir}; starting fresh")
+    evaluator = (build_evaluator(cfg, parts.eval_body_model, run_dir / "eval")
+                 if parts.test_loader is not None else None)
+    logger.info(f"run {run_dir}: device {info.device}, {info.world_size} process(es), "
+                f"{sum(p.numel() for p in parts.model.parameters() if p.requires_grad)} trainable parameters")
+    model = wrap_model(parts.model, info)
+    state = fit(model, parts.train_loader, optimizer, scheduler, scaler, cfg, run_dir, info, logger, state,
+                evaluator, parts.test_loader, parts.visualize, progress)
+    if info.is_main:
+        write_json(run_dir / "summary.json", {"epochs": state.epoch, "iterations": state.iteration,
+                                              "train": state.last_train, "eval": state.last_eval})
+        logger.info(f"done: {state.epoch} epochs, {state.iteration} iterations; summary in {run_dir / 'summary.json'}")
+    logger.close()
+    return state
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train a mesh-recovery model (see docs/DESIGN.md).")
+    parser.add_argument("--cfg", required=True, help="experiment YAML (keys in common/config/defaults.py)")
+    parser.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="overrides, e.g. train.lr=1e-4")
+    parser.add_argument("--resume", default=None, metavar="PATH|auto", help="checkpoint to continue (= train.resume)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    opts = list(args.opts) + ([f"train.resume={args.resume}"] if args.resume else [])
+    try:
+        cfg = load_config(args.cfg, opts)
+        info = init_distributed(cfg.experiment.device)
+        try:
+            train(cfg, info)
+        finally:
+            cleanup_distributed()
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
