@@ -1,0 +1,45 @@
+"""The Sample contract: what the shared mapper returns for one person (see docs/DESIGN.md)."""
+from __future__ import annotations
+
+import torch
+
+NUM_INPUT_JOINTS = 30  # crowdnet30
+
+# key -> (shape with 'S' for the crop side and 'J' for 30 joints, dtype); `edge` is optional (SEFD).
+SAMPLE_SPEC: dict[str, tuple[tuple, torch.dtype]] = {
+    "img": ((3, "S", "S"), torch.float32),
+    "pose2d": (("J", 2), torch.float32),
+    "pose2d_valid": (("J",), torch.float32),
+    "joints2d": (("J", 2), torch.float32),
+    "joints2d_valid": (("J",), torch.float32),
+    "joints3d": (("J", 3), torch.float32),
+    "joints3d_valid": (("J",), torch.float32),
+    "smpl_pose": ((72,), torch.float32),
+    "smpl_betas": ((10,), torch.float32),
+    "smpl_valid": ((), torch.float32),
+    "smpl_gender": ((), torch.int64),
+    "crop_to_img": ((2, 3), torch.float32),
+    "bbox": ((4,), torch.float32),
+    "focal": ((2,), torch.float32),
+    "princpt": ((2,), torch.float32),
+    "occlusion": ((), torch.float32),
+    "index": ((), torch.int64),
+}
+OPTIONAL_KEYS = {"edge": ((1, "S", "S"), torch.float32)}
+
+
+def check_sample(sample: dict, input_size: int, batched: bool = False) -> None:
+    """Raise ValueError naming the key whose shape/dtype breaks the contract (or that is missing/unknown)."""
+    sizes = {"S": input_size, "J": NUM_INPUT_JOINTS}
+    specs = {**SAMPLE_SPEC, **{k: v for k, v in OPTIONAL_KEYS.items() if k in sample}}
+    missing = set(SAMPLE_SPEC) - set(sample)
+    unknown = set(sample) - set(specs)
+    if missing or unknown:
+        raise ValueError(f"sample: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
+    for key, (shape, dtype) in specs.items():
+        value = sample[key]
+        want = tuple(sizes.get(s, s) for s in shape)
+        got = tuple(value.shape[1:]) if batched else tuple(value.shape)
+        if not torch.is_tensor(value) or got != want or value.dtype != dtype:
+            raise ValueError(f"sample['{key}']: expected {dtype} {want}, got "
+                             f"{getattr(value, 'dtype', type(value).__name__)} {got}")
