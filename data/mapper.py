@@ -13,6 +13,7 @@ import torch
 from common.geometry.transforms2d import apply_affine, process_bbox, warp_crop
 from data import augment as aug_ops
 from data.augment import AugmentParams, CropAug
+from data.edge_maps import CropEdgeMaker, sample_edge_kinds
 from data.image_io import load_image
 from data.joint_sets import convert_joints, convert_validity, joint_index, joint_names
 from data.posefix import PosefixParams, synthesize_pose
@@ -50,11 +51,14 @@ class Mapper:
         posefix: posefix probabilities. swap_iou: box IoU from which another person counts as overlapping.
         body_model: optional BodyModel (CPU) to get GT 3D joints from SMPL params when a record has none.
         seed: base seed of the per-sample generators.
+        edges: optional SEFD edge maps (``edge`` / ``teacher_edge``, (1,S,S)) warped like the crop
+            (:class:`data.edge_maps.CropEdgeMaker`).
     """
 
     def __init__(self, input_size: int = 256, bbox_enlarge: float = 1.25, train: bool = False,
                  augment: AugmentParams | None = None, pose2d_noise: bool = True,
-                 posefix: PosefixParams = PosefixParams(), swap_iou: float = 0.1, body_model=None, seed: int = 0):
+                 posefix: PosefixParams = PosefixParams(), swap_iou: float = 0.1, body_model=None, seed: int = 0,
+                 edges: CropEdgeMaker | None = None):
         self.input_size = int(input_size)
         self.bbox_enlarge = float(bbox_enlarge)
         self.train = bool(train)
@@ -64,13 +68,18 @@ class Mapper:
         self.swap_iou = float(swap_iou)
         self.body_model = body_model
         self.seed = int(seed)
+        self.edges = edges
 
     @classmethod
-    def from_config(cls, cfg, train: bool, body_model=None) -> "Mapper":
+    def from_config(cls, cfg, train: bool, body_model=None, dataset: str = "", split: str = "") -> "Mapper":
+        """Mapper of ``cfg.data``; the SEFD edge maps that ``sefd.mode`` needs (``dataset``/``split`` locate
+        precomputed ones when ``sefd.edge_dir`` is set)."""
         d = cfg.data
         params = AugmentParams(d.scale_jitter, d.rot_jitter_deg, d.rot_prob, d.flip_prob, d.color_jitter)
+        kinds = sample_edge_kinds(cfg.sefd, train)
+        edges = CropEdgeMaker(kinds, body_model, cfg.sefd.edge_dir, dataset, split) if kinds else None
         return cls(d.input_size, d.bbox_enlarge, train, params if (train and d.augment) else None,
-                   d.pose2d_noise, body_model=body_model, seed=cfg.experiment.seed)
+                   d.pose2d_noise, body_model=body_model, seed=cfg.experiment.seed, edges=edges)
 
     def rng(self, index: int, epoch: int = 0, stream: int = 0) -> np.random.Generator:
         """The generator of sample ``index``: seeded by (seed, epoch (train only), index, dataset stream)."""
@@ -102,7 +111,9 @@ class Mapper:
         smpl_pose = aug_ops.augment_smpl_pose(record.smpl_pose, aug) if smpl_valid else np.zeros(72, np.float32)
         smpl_betas = np.asarray(record.smpl_betas, np.float32) if smpl_valid else np.zeros(10, np.float32)
         f32 = lambda x: torch.as_tensor(np.asarray(x, dtype=np.float32))  # noqa: E731
+        edges = self.edges(record, (height, width), img_to_crop, s) if self.edges is not None else {}
         return {
+            **{key: f32(edge[None]) for key, edge in edges.items()},
             "img": f32(crop.transpose(2, 0, 1).copy()),
             "pose2d": f32(pose2d), "pose2d_valid": f32(pose2d_valid),
             "joints2d": f32(joints2d_crop), "joints2d_valid": f32(joints2d_valid),

@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 from torch.utils.data import Dataset
 
 from common.config import ConfigError
+from data.edge_maps import count_unrenderable
 from data.mapper import Mapper
 from data.records import PersonRecord
 
@@ -89,4 +90,10 @@ def build_dataset(name: str, split: str, cfg, train: bool, body_model=None, subs
     if not records:
         raise ConfigError(f"dataset '{name}' split '{split}'{f' subset {subset!r}' if subset else ''} has no records")
     log.info("dataset %s/%s%s: %d records", name, split, f"/{subset}" if subset else "", len(records))
-    return RecordDataset(records, Mapper.from_config(cfg, train, body_model=body_model), name)
+    mapper = Mapper.from_config(cfg, train, body_model=body_model, dataset=name, split=split)
+    if mapper.edges is not None:
+        missing = count_unrenderable(records)
+        if missing:
+            log.warning("dataset %s/%s: %d of %d records have no placed SMPL params; their SEFD edge maps (%s) are "
+                        "all zero", name, split, missing, len(records), ", ".join(sorted(mapper.edges.kinds)))
+    return RecordDataset(records, mapper, name)

@@ -5,7 +5,7 @@ import torch
 
 NUM_INPUT_JOINTS = 30  # crowdnet30
 
-# key -> (shape with 'S' for the crop side and 'J' for 30 joints, dtype); `edge` is optional (SEFD).
+# key -> (shape with 'S' for the crop side and 'J' for 30 joints, dtype); OPTIONAL_KEYS may be present (SEFD).
 SAMPLE_SPEC: dict[str, tuple[tuple, torch.dtype]] = {
     "img": ((3, "S", "S"), torch.float32),
     "pose2d": (("J", 2), torch.float32),
@@ -25,7 +25,10 @@ SAMPLE_SPEC: dict[str, tuple[tuple, torch.dtype]] = {
     "occlusion": ((), torch.float32),
     "index": ((), torch.int64),
 }
-OPTIONAL_KEYS = {"edge": ((1, "S", "S"), torch.float32)}
+OPTIONAL_KEYS = {
+    "edge": ((1, "S", "S"), torch.float32),  # the model's 4th input channel (SEFD modes; data/edge_maps.py)
+    "teacher_edge": ((1, "S", "S"), torch.float32),  # the frozen teacher's edge channel (sefd.mode=student, train)
+}
 
 
 def check_sample(sample: dict, input_size: int, batched: bool = False) -> None:

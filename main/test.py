@@ -27,12 +27,16 @@ MODEL_SECTIONS = ("model", "body_model", "sefd")  # config sections that change 
 
 
 def build_test_components(cfg: Any, info: DistInfo) -> tuple[torch.nn.Module, Any, Any]:
-    """(model, evaluation body model, test loader) from the config (imports the other parts lazily)."""
+    """(model, evaluation body model, test loader) from the config (imports the other parts lazily).
+
+    The model follows ``sefd.mode`` without a teacher: a SEFD student is evaluated on the edge channel it was
+    trained with (Canny / RCF computed from the crop, or the mapper's SMPL map), a teacher on its GT edge.
+    """
     from common.body_models import body_model_from_config
-    from common.models.build import build_model
+    from common.models.build import build_experiment_model
     from data.loader import build_test_loader
 
-    model = build_model(cfg, body_model_from_config(cfg, kind="smpl")).to(info.device)
+    model = build_experiment_model(cfg, body_model_from_config(cfg, kind="smpl"), training=False).to(info.device)
     eval_body = body_model_from_config(cfg, kind="smpl").to(info.device)
     loader = build_test_loader(cfg, info.rank, info.world_size, body_model=body_model_from_config(cfg, kind="smpl"))
     return model, eval_body, loader

@@ -50,6 +50,7 @@ def make_visualizer(model: torch.nn.Module) -> Callable | None:
     from data.joint_sets import skeleton
 
     core = getattr(model, "module", model)
+    core = getattr(core, "student", core)  # SEFD wrappers: draw with the regressor inside
     size, bones = float(core.input_size), skeleton("crowdnet30")
 
     def visualize(batch: dict, preds: dict) -> dict:
@@ -59,18 +60,27 @@ def make_visualizer(model: torch.nn.Module) -> Callable | None:
             pose = draw_pose2d(pose, preds["joints_proj"][0].detach().float().cpu(), None, bones, (1.0, 0.0, 0.0))
         mesh = overlay_mesh(img, preds["vertices"][0].detach().float().cpu(), core.faces.cpu(),
                             (core.focal, core.focal), (size / 2, size / 2))
-        return {"pose2d": np.ascontiguousarray(pose), "mesh": np.ascontiguousarray(mesh)}
+        images = {"pose2d": np.ascontiguousarray(pose), "mesh": np.ascontiguousarray(mesh)}
+        for key in ("edge", "teacher_edge"):  # SEFD edge channels from the mapper, as grey images
+            if key in batch:
+                grey = (batch[key][0, 0].float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+                images[key] = np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+        return images
 
     return visualize
 
 
 def build_components(cfg: Any, info: DistInfo) -> Components:
-    """Body models, model and loaders from the config (imports the other parts lazily)."""
+    """Body models, model and loaders from the config (imports the other parts lazily).
+
+    The model follows ``sefd.mode`` (``common/models/build.py: build_experiment_model``); a SEFD student is a
+    DistillationWrapper whose frozen teacher stays outside its parameters, state_dict (checkpoints) and DDP.
+    """
     from common.body_models import body_model_from_config
-    from common.models.build import build_model
+    from common.models.build import build_experiment_model
     from data.loader import build_test_loader, build_train_loader
 
-    model = build_model(cfg, body_model_from_config(cfg, kind="smpl")).to(info.device)
+    model = build_experiment_model(cfg, body_model_from_config(cfg, kind="smpl"), training=True).to(info.device)
     data_body = body_model_from_config(cfg, kind="smpl")  # CPU copy for the loaders' workers
     eval_body = body_model_from_config(cfg, kind="smpl").to(info.device)
     train_loader = build_train_loader(cfg, info.rank, info.world_size, body_model=data_body)
@@ -107,6 +117,10 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
                  if parts.test_loader is not None else None)
     logger.info(f"run {run_dir}: device {info.device}, {info.world_size} process(es), "
                 f"{sum(p.numel() for p in parts.model.parameters() if p.requires_grad)} trainable parameters")
+    if cfg.sefd.mode != "baseline":
+        teacher = getattr(parts.model, "teacher", None)
+        logger.info(f"SEFD mode {cfg.sefd.mode}: {cfg.model.input_channels} input channels"
+                    + (f", frozen teacher from {cfg.sefd.teacher_ckpt}" if teacher is not None else ""))
     model = wrap_model(parts.model, info)
     state = fit(model, parts.train_loader, optimizer, scheduler, scaler, cfg, run_dir, info, logger, state,
                 evaluator, parts.test_loader, parts.visualize, progress)

@@ -102,8 +102,8 @@ def test_body_model_is_used_not_owned(body_model):
 
 
 def test_build_model_from_config(body_model):
-    cfg = load_config(opts=["model.backbone=resnet18", "data.input_size=128", "model.input_channels=4",
-                            "train.loss.joint_cam=2.5"])
+    cfg = load_config(opts=["model.backbone=resnet18", "data.input_size=128", "sefd.mode=teacher",
+                            "model.input_channels=4", "train.loss.joint_cam=2.5"])
     model = build_model(cfg, body_model)
     assert isinstance(model, CrowdNetRegressor)
     assert model.backbone.conv1.weight.shape[1] == 4 and model.volume_shape == (8, 4, 4)
@@ -174,17 +174,27 @@ def test_fit_translation_recovers_the_camera_translation():
     assert not ok.any()
 
 
-def test_one_batch_overfit_reduces_the_loss(body_model):
+@pytest.fixture()
+def single_thread():
+    """One intra-op thread: on a shared 2-core machine, OpenMP threads of concurrent jobs make multi-threaded
+    training steps several times slower (measured 0.5 s/step single vs 1.3-3.3 s/step with 2 threads)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_one_batch_overfit_reduces_the_loss(body_model, single_thread):
     torch.manual_seed(0)
     model = CrowdNetRegressor(body_model, backbone="resnet18", input_size=128)
     batch = random_batch(body_model, 4, 128, seed=1)
     opt = torch.optim.Adam(model.parameters(), lr=3e-4)
     history = []
-    for _ in range(70):
+    for _ in range(60):
         losses = model.losses(batch, model(batch))
         total = sum(losses.values())
         opt.zero_grad()
         total.backward()
         opt.step()
         history.append(total.item())
-    assert history[-1] < history[0] / 5, history[::10]
+    assert history[-1] < history[0] / 5, history[::10]  # measured: 3.93 -> 0.57 (6.9x)

@@ -128,7 +128,7 @@ def test_rejects_three_channel_networks():
 
 def test_teacher_loading(tmp_path, setup):
     student, teacher, _ = setup
-    cfg = load_config(opts=["model.backbone=resnet18", f"data.input_size={SIZE}", "model.input_channels=4"])
+    cfg = load_config(opts=["model.backbone=resnet18", f"data.input_size={SIZE}", "sefd.mode=teacher"])
     with pytest.raises(ValueError, match="teacher_ckpt"):
         build_teacher(cfg)
     missing = tmp_path / "nope.pth"

@@ -26,25 +26,9 @@ import torch
 from common.edges.precomputed import EDGE_KINDS, edge_file, record_key, update_manifest, write_edge_png
 from common.edges.smpl_edges import (edge_kernel_size, edge_magnitudes, overlap_from_magnitudes, people_vertices,
                                      shade_people, visible_from_magnitudes)
+from data.edge_maps import record_smpl_people
 
 log = logging.getLogger("precompute_edges")
-
-
-def record_smpl_people(record) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(pose (P,72), betas (P,10), transl (P,3)) of the record's person (row 0) and the others with SMPL."""
-    if not record.has_smpl:
-        return None
-    poses, betas, transl = [record.smpl_pose], [record.smpl_betas], [record.smpl_transl]
-    if record.others_smpl_pose is not None and len(record.others_smpl_pose):
-        poses += list(record.others_smpl_pose)
-        betas += list(record.others_smpl_betas)
-        transl += list(record.others_smpl_transl) if record.others_smpl_transl is not None else \
-            [None] * len(record.others_smpl_pose)
-    if any(t is None for t in transl):
-        raise ValueError(f"{record.image_path}: SMPL translation missing for person {record.person_id!r} or a "
-                         "neighbour; edges need people placed in the camera frame")
-    as_array = lambda rows, n: np.asarray(rows, np.float32).reshape(-1, n)  # noqa: E731
-    return as_array(poses, 72), as_array(betas, 10), as_array(transl, 3)
 
 
 def record_image_hw(record) -> tuple[int, int]:

@@ -75,7 +75,7 @@ class ModelCfg:
     depth_bins: int = 8  # PositionNet depth bins (the 8x8x8 volume of 3DCrowdNet)
     graph_hidden: int = 128  # RotationNet graph-conv width
     graph_blocks: int = 4  # residual graph-conv blocks after the first one
-    input_channels: int = 3  # 3 = RGB; 4 = RGB + edge map (SEFD); set by sefd.mode when that needs it
+    input_channels: int = 3  # 3 = RGB; 4 = RGB + edge map; derived from sefd.mode when not given (must agree)
 
 
 @dataclass(frozen=True)
@@ -118,17 +118,18 @@ class TestCfg:
 
 @dataclass(frozen=True)
 class SefdCfg:
-    mode: str = "baseline"  # baseline (RGB) | teacher (RGB+GT edge, stage 1) | student (distil) | edge_input
+    mode: str = "baseline"  # the experiment: baseline (RGB) | teacher (RGB+GT edge) | student (distil) | edge_input
     edge_source: str = "canny"  # student/edge_input channel: canny | rcf | smpl_edge | smpl_overlap
     teacher_edge: str = "smpl_overlap"  # teacher's edge channel: smpl_overlap | smpl_edge
-    teacher_ckpt: str = ""  # stage-1 teacher checkpoint (required for mode=student)
+    teacher_ckpt: str = ""  # stage-1 teacher checkpoint or its run folder (latest); training mode=student needs it
     rcf_weights: str = ""  # RCF-PyTorch weights (the user's file) for edge_source=rcf
     distill_loss: str = "log_softmax_l1"  # l1 | kd | log_softmax_l1 | at | fsp
     distill_layers: tuple[str, ...] = ("layer3", "layer4")  # backbone features matched
     distill_weights: tuple[float, ...] = (1.0, 2.0)  # weight per distilled layer
     distill_scale: float = 1.0  # global weight of the distillation term
     teacher_bn_drift: bool = False  # release compatibility: let teacher BN statistics update (not recommended)
-    edge_dir: str = ""  # folder of precomputed edge maps ('' = compute on the fly)
+    edge_dir: str = ""  # folder of precomputed SMPL edge maps (tool/precompute_edges.py); '' = render on the fly
+    gray: str = "release"  # Canny channel grey: 'release' (R/B weights swapped, as the SEFD release) | 'standard'
 
 
 @dataclass(frozen=True)

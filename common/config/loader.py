@@ -149,16 +149,38 @@ def load_config(cfg_file: str | Path | None = None, opts: Iterable[str] = ()) ->
         ConfigError: unknown key (with the nearest valid name), wrong type, unreadable file.
     """
     cfg = Config()
+    given: list[dict] = []  # every mapping merged, to know which keys were set explicitly
     if cfg_file:
         tree = read_yaml(cfg_file)
+        given.append(tree)
         try:
             cfg = _merge(cfg, tree, "")
         except ConfigError as err:
             raise ConfigError(f"{cfg_file}: {err}") from None
     for text in opts:
-        cfg = _merge(cfg, _parse_override(text), "")
-    validate(cfg)
+        override = _parse_override(text)
+        given.append(override)
+        cfg = _merge(cfg, override, "")
+    if not any(isinstance(t.get("model"), dict) and "input_channels" in t["model"] for t in given):
+        cfg = derive_input_channels(cfg)
+    try:
+        validate(cfg)
+    except ConfigError as err:
+        raise ConfigError(f"{cfg_file}: {err}" if cfg_file else str(err)) from None
     return cfg
+
+
+def mode_input_channels(mode: str) -> int:
+    """Network input channels that ``sefd.mode`` implies: 3 (RGB) for the baseline, 4 (RGB + edge) otherwise."""
+    return 3 if mode == "baseline" else 4
+
+
+def derive_input_channels(cfg: Config) -> Config:
+    """``model.input_channels`` set from ``sefd.mode`` (used when the config does not give it explicitly)."""
+    channels = mode_input_channels(cfg.sefd.mode)
+    if cfg.model.input_channels == channels:
+        return cfg
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, input_channels=channels))
 
 
 _CHOICES = {
@@ -171,6 +193,7 @@ _CHOICES = {
     ("sefd", "edge_source"): ("canny", "rcf", "smpl_edge", "smpl_overlap"),
     ("sefd", "teacher_edge"): ("smpl_overlap", "smpl_edge"),
     ("sefd", "distill_loss"): ("l1", "kd", "log_softmax_l1", "at", "fsp", "pkt"),
+    ("sefd", "gray"): ("release", "standard"),
 }
 
 
@@ -186,8 +209,24 @@ def validate(cfg: Config) -> None:
         raise ConfigError("data.train_weights: needs one weight per entry of data.train_sets")
     if len(cfg.sefd.distill_weights) != len(cfg.sefd.distill_layers):
         raise ConfigError("sefd.distill_weights: needs one weight per entry of sefd.distill_layers")
-    if cfg.sefd.mode == "student" and cfg.sefd.distill_loss == "pkt":
+    _validate_sefd(cfg)
+
+
+def _validate_sefd(cfg: Config) -> None:
+    """``sefd.mode`` decides the input channels; the edge sources it uses must be usable."""
+    sefd, channels = cfg.sefd, mode_input_channels(cfg.sefd.mode)
+    if cfg.model.input_channels != channels:
+        if channels == 3:
+            raise ConfigError(f"model.input_channels: {cfg.model.input_channels} with sefd.mode=baseline (RGB only); "
+                              "a 4-channel model is selected by sefd.mode (teacher | student | edge_input), "
+                              "which sets model.input_channels itself")
+        raise ConfigError(f"model.input_channels: {cfg.model.input_channels}, but sefd.mode={sefd.mode} feeds RGB + "
+                          "edge (4 channels); remove model.input_channels (it follows sefd.mode) or set it to 4")
+    if sefd.mode == "student" and sefd.distill_loss == "pkt":
         raise ConfigError("sefd.distill_loss: 'pkt' is named in the SEFD release but was never implemented there")
+    if sefd.mode in ("student", "edge_input") and sefd.edge_source == "rcf" and not sefd.rcf_weights:
+        raise ConfigError("sefd.rcf_weights: empty, but sefd.edge_source=rcf needs the RCF-PyTorch weights file "
+                          "(RCFcheckpoint_epoch12.pth)")
 
 
 def to_dict(cfg: Any) -> Any:

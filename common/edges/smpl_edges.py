@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common.edges.canny import canny_magnitude
+from common.edges.canny import canny_magnitude_windowed, mask_window
 from common.edges.dilation import adaptive_kernel_size, grey_dilation
-from common.render.rasterizer import rasterize_meshes
+from common.render.rasterizer import rasterize_face_ids
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,7 @@ def shade_people(
     """
     people = _as_people(vertices)
     device = people[0].device
+    height, width = int(out_hw[0]), int(out_hw[1])
     m = _affine_tensor(img_to_out, people[0])
     focal_t = torch.as_tensor(focal, dtype=torch.float32, device=device).reshape(2)
     princpt_t = torch.as_tensor(princpt, dtype=torch.float32, device=device).reshape(2)
@@ -127,38 +128,76 @@ def shade_people(
     out_princpt = m[:, :2] @ princpt_t + m[:, 2]
     warped = [torch.cat([v[:, :2].float() @ mix.T, v[:, 2:].float()], dim=1) for v in people]
     faces_list = _as_faces(faces, len(people), device)
-    frags = rasterize_meshes(warped, faces_list, (1.0, 1.0), out_princpt, out_hw, return_per_mesh=True)
+    scene_ids = torch.full((height, width), -1, dtype=torch.long, device=device)
+    people_ids = torch.full((len(people), height, width), -1, dtype=torch.long, device=device)
+    offsets = np.cumsum([0] + [v.shape[0] for v in people[:-1]])
+    face_offsets = np.cumsum([0] + [f.shape[0] for f in faces_list[:-1]])
+    shown = [i for i, v in enumerate(warped) if _may_cover(v, out_princpt, height, width)]
+    if shown:  # people whose projection misses the grid render nothing: skipped (exact)
+        scene, each = rasterize_face_ids([warped[i] for i in shown], [faces_list[i] for i in shown], (1.0, 1.0),
+                                         out_princpt, (height, width))
+        # ids into the shown people's faces -> ids into all people's concatenated faces (-1 stays -1)
+        global_id = torch.cat([torch.full((1,), -1, dtype=torch.long, device=device)] + [
+            torch.arange(faces_list[i].shape[0], device=device) + int(face_offsets[i]) for i in shown])
+        scene_ids = global_id[scene + 1]
+        people_ids[shown] = global_id[each + 1]
 
-    # Flat shading from true camera-frame normals (|n_z|: two-sided, robust to mirrored winding).
-    verts = torch.cat([v.float() for v in people])
-    offsets = torch.cumsum(torch.tensor([0] + [v.shape[0] for v in people[:-1]], device=device), 0)
+    # Flat shading from true camera-frame normals (|n_z|: two-sided, robust to mirrored winding), computed for
+    # the visible faces only; table index 0 is the background (face id -1).
     all_faces = torch.cat([f + int(o) for f, o in zip(faces_list, offsets)])
-    tri = verts[all_faces]
+    visible = torch.zeros(all_faces.shape[0] + 1, dtype=torch.bool, device=device)
+    visible[scene_ids.flatten() + 1] = True
+    visible[people_ids.flatten() + 1] = True
+    visible[0] = False
+    faces_seen = visible.nonzero().squeeze(1) - 1
+    verts = torch.cat([v.float() for v in people])
+    tri = verts[all_faces[faces_seen]]
     normal = torch.nn.functional.normalize(torch.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], dim=-1), dim=-1)
-    face_gray = style.face_gray(normal[:, 2].abs())
+    table = torch.full((all_faces.shape[0] + 1,), float(style.background), device=device)
+    table[faces_seen + 1] = style.face_gray(normal[:, 2].abs())
+    return table[scene_ids + 1], table[people_ids + 1]
 
-    def paint(face_ids: Tensor) -> Tensor:
-        shaded = face_gray[face_ids.clamp_min(0)]
-        return torch.where(face_ids >= 0, shaded, torch.full_like(shaded, style.background))
 
-    return paint(frags.fragments.face_ids[0]), paint(frags.per_mesh.face_ids)
+def _may_cover(warped: Tensor, princpt: Tensor, height: int, width: int) -> bool:
+    """False when no face of this person can cover a pixel centre of the (H, W) grid (its projected vertex
+    bbox, with the rasterizer's near clamp and half a pixel of slack, misses the grid); True otherwise."""
+    z = warped[:, 2].clamp_min(1e-3)
+    u = warped[:, 0] / z + princpt[0]
+    v = warped[:, 1] / z + princpt[1]
+    return bool((u.max() > 0.0) & (u.min() < width) & (v.max() > 0.0) & (v.min() < height)
+                & (warped[:, 2].max() > 1e-3))
 
 
 def edge_magnitudes(scene: Tensor, people: Tensor) -> Tensor:
-    """Canny magnitudes (P+1,1,H,W) of the renders: index 0 = scene (H,W), 1.. = people (P,H,W)."""
-    return canny_magnitude(torch.cat([scene[None], people])[:, None])
+    """Canny magnitudes (P+1,1,H,W) of the renders: index 0 = scene (H,W), 1.. = people (P,H,W).
+
+    One batched Canny, only over the renders that show someone and only around them (exact, see
+    :func:`common.edges.canny.canny_magnitude_windowed`).
+    """
+    return canny_magnitude_windowed(torch.cat([scene[None], people])[:, None])
+
+
+def _dilate_support(magnitudes: Tensor, kernel_size: int) -> Tensor:
+    """grey_dilation of non-negative maps (N,1,H,W), computed only around their non-zero pixels (exact: the
+    dilation of zeros is zero, and inside the window each maximum includes the pixel itself, >= 0)."""
+    window = mask_window((magnitudes != 0).flatten(0, 1).any(0), int(kernel_size) // 2)
+    out = torch.zeros_like(magnitudes)
+    if window is not None:
+        y0, y1, x0, x1 = window
+        out[..., y0:y1, x0:x1] = grey_dilation(magnitudes[..., y0:y1, x0:x1], kernel_size)
+    return out
 
 
 def overlap_from_magnitudes(magnitudes: Tensor, kernel_size: int) -> Tensor:
     """E = clip(sum_i D(C(R_i)) - D(C(R_all)), 0, 1) from :func:`edge_magnitudes` output -> (H,W)."""
-    edges = grey_dilation(magnitudes, kernel_size)[:, 0]
+    edges = _dilate_support(magnitudes, kernel_size)[:, 0]
     return (edges[1:].sum(0) - edges[0]).clamp(0.0, 1.0)
 
 
 def visible_from_magnitudes(magnitudes: Tensor, kernel_size: int, target: int | None = None) -> Tensor:
     """clip(D(C(R)), 0, 1) -> (H,W) with R the scene (``target=None``) or person ``target`` alone."""
     index = 0 if target is None else int(target) + 1
-    return grey_dilation(magnitudes[index : index + 1], kernel_size)[0, 0].clamp(0.0, 1.0)
+    return _dilate_support(magnitudes[index : index + 1], kernel_size)[0, 0].clamp(0.0, 1.0)
 
 
 @torch.no_grad()
@@ -208,7 +247,7 @@ def smpl_edge(
     k = edge_kernel_size(bbox_area_px2, img_to_out) if kernel_size is None else int(kernel_size)
     scene, people = shade_people(vertices, faces, focal, princpt, out_hw, img_to_out, style)
     render = scene if target is None else people[int(target)]
-    return grey_dilation(canny_magnitude(render[None, None]), k)[0, 0].clamp(0.0, 1.0)
+    return _dilate_support(canny_magnitude_windowed(render[None, None]), k)[0, 0].clamp(0.0, 1.0)
 
 
 def edge_from_smpl_params(

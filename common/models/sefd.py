@@ -95,8 +95,9 @@ class _StudentFacade(nn.Module):
 
     def _with_edge(self, batch: dict) -> dict:
         if "edge" not in batch and self.edge_fn is not None:
-            with torch.no_grad():
-                return {**batch, "edge": self.edge_fn(batch["img"])}
+            img = batch["img"]
+            with torch.no_grad(), torch.autocast(img.device.type, enabled=False):  # edges in float32 under AMP
+                return {**batch, "edge": self.edge_fn(img.float())}
         return batch
 
 
@@ -212,13 +213,47 @@ def load_teacher_weights(teacher: CrowdNetRegressor, path: str | Path) -> CrowdN
     return teacher
 
 
-def build_teacher(cfg) -> CrowdNetRegressor:
-    """The frozen stage-1 teacher from ``sefd.teacher_ckpt`` (architecture from ``cfg.model``, 4 channels)."""
-    path = cfg.sefd.teacher_ckpt
-    if not path:
-        raise ValueError("sefd.teacher_ckpt is empty: sefd.mode=student needs the stage-1 teacher checkpoint")
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: SEFD teacher checkpoint not found (sefd.teacher_ckpt)")
+def resolve_teacher_checkpoint(path: str | Path) -> Path:
+    """``sefd.teacher_ckpt`` -> checkpoint file: a file as is, a (stage-1) run folder -> its latest checkpoint."""
+    from common.config import ConfigError
+    from common.engine.checkpoint import latest_checkpoint
+
+    if not str(path):
+        raise ConfigError("sefd.teacher_ckpt: empty; sefd.mode=student distils from the stage-1 teacher: give its "
+                          "run folder or checkpoint (train it first with sefd.mode=teacher)")
+    found = Path(path)
+    if found.is_dir():
+        latest = latest_checkpoint(found)
+        if latest is None:
+            raise FileNotFoundError(f"{found}: sefd.teacher_ckpt names a folder without checkpoints (has the "
+                                    "stage-1 run finished an epoch?)")
+        return latest
+    if not found.is_file():
+        raise FileNotFoundError(f"{found}: SEFD teacher checkpoint not found (sefd.teacher_ckpt)")
+    return found
+
+
+def _check_teacher_config(cfg, path: Path) -> None:
+    """A stage-1 checkpoint of ours records its edge kind: it must be the one the student feeds the teacher."""
+    from common.config import ConfigError
+    from common.engine.checkpoint import CHECKPOINT_FORMAT
+
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - unreadable: load_teacher_weights reports it with the path
+        return
+    saved = (raw.get("config") or {}) if isinstance(raw, dict) and raw.get("format") == CHECKPOINT_FORMAT else {}
+    sefd = saved.get("sefd") or {}
+    if sefd.get("mode") == "teacher" and sefd.get("teacher_edge") != cfg.sefd.teacher_edge:
+        raise ConfigError(f"{path}: this teacher was trained on sefd.teacher_edge={sefd.get('teacher_edge')!r}, "
+                          f"but this run feeds it {cfg.sefd.teacher_edge!r}; set sefd.teacher_edge to match")
+
+
+def build_teacher(cfg, path: str | Path | None = None) -> CrowdNetRegressor:
+    """The frozen stage-1 teacher (architecture from ``cfg.model``, 4 channels) from ``path`` (default
+    ``sefd.teacher_ckpt``: a checkpoint, or a run folder whose latest checkpoint is used)."""
+    path = resolve_teacher_checkpoint(cfg.sefd.teacher_ckpt if path is None else path)
+    _check_teacher_config(cfg, path)
     model_cfg = dataclasses.replace(cfg.model, input_channels=4, pretrained="", pose_head="6d", vposer_path="")
     teacher = CrowdNetRegressor.from_config(dataclasses.replace(cfg, model=model_cfg), body_model=None)
     load_teacher_weights(teacher, path)
@@ -235,7 +270,7 @@ def build_edge_fn(cfg) -> Callable[[Tensor], Tensor] | None:
 
     source = cfg.sefd.edge_source
     if source == "canny":
-        return CannyEdgeChannel()
+        return CannyEdgeChannel(gray=cfg.sefd.gray)
     if source == "rcf":
         if not cfg.sefd.rcf_weights:
             raise ValueError("sefd.rcf_weights is empty: sefd.edge_source=rcf needs the RCF-PyTorch weights file")

@@ -23,11 +23,16 @@ def vertex_normals(vertices: Tensor, faces: Tensor) -> Tensor:
     if vertices.ndim != 3 or vertices.shape[-1] != 3:
         raise ValueError(f"{_WHERE}: vertices must be (B, V, 3), got {tuple(vertices.shape)}")
     faces = faces.to(device=vertices.device, dtype=torch.long)
-    tri = vertices[:, faces]  # (B, F, 3, 3)
-    face_normal = torch.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0], dim=-1)  # |n| = 2 area
-    normals = torch.zeros_like(vertices)
+    batch, n_vertices = vertices.shape[:2]
+    # Vertex-major (V, B*3) layout: gathers and index_add_ then move whole rows along dim 0, which is an
+    # order of magnitude faster on CPU than indexing dim 1 of (B, V, 3). Summation order is unchanged.
+    rows = vertices.transpose(0, 1).reshape(n_vertices, batch * 3)
+    v0, v1, v2 = (rows.index_select(0, faces[:, corner]).view(-1, batch, 3) for corner in range(3))
+    face_normal = torch.cross(v1 - v0, v2 - v0, dim=-1).reshape(-1, batch * 3)  # |n| = 2 area
+    normals = torch.zeros_like(rows)
     for corner in range(3):
-        normals.index_add_(1, faces[:, corner], face_normal)
+        normals.index_add_(0, faces[:, corner], face_normal)
+    normals = normals.view(n_vertices, batch, 3).transpose(0, 1)
     return torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
 
 
