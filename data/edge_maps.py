@@ -112,11 +112,17 @@ class CropEdgeMaker:
         elif self.edge_dir:
             maps = {kind: self._read(kind, record, image_hw, img_to_crop, size) for kind in wanted}
         else:
-            maps = self._render(wanted, record, img_to_crop, size)
+            maps = self._render(wanted, record, image_hw, img_to_crop, size)
         return {key: maps[kind] for key, kind in self.kinds.items()}
 
-    def _render(self, kinds: list[str], record, img_to_crop: np.ndarray, size: int) -> dict[str, np.ndarray]:
-        """Both kinds share one rendering and one Canny of the people (see common/edges/smpl_edges.py)."""
+    def _render(self, kinds: list[str], record, image_hw: tuple[int, int], img_to_crop: np.ndarray,
+                size: int) -> dict[str, np.ndarray]:
+        """Both kinds share one rendering and one Canny of the people (see common/edges/smpl_edges.py).
+
+        The crop may reach beyond the image, where the release's full-image edge files hold nothing (and the
+        RGB crop is black): the maps are multiplied by the crop of an all-ones image, as a precomputed map is.
+        """
+        from common.geometry.transforms2d import warp_crop
         from common.edges.smpl_edges import (edge_kernel_size, edge_magnitudes, overlap_from_magnitudes,
                                              people_vertices, shade_people, visible_from_magnitudes)
 
@@ -132,7 +138,8 @@ class CropEdgeMaker:
                 edge = overlap_from_magnitudes(magnitudes, kernel) if kind == "smpl_overlap" else \
                     visible_from_magnitudes(magnitudes, kernel)
                 out[kind] = edge.float().numpy()
-        return out
+        inside = warp_crop(np.ones(tuple(int(v) for v in image_hw), np.float32), img_to_crop, (size, size))
+        return {kind: edge * inside for kind, edge in out.items()}
 
     def _read(self, kind: str, record, image_hw: tuple[int, int], img_to_crop: np.ndarray, size: int) -> np.ndarray:
         from common.edges.precomputed import edge_file, manifest_file, read_edge_png, record_key

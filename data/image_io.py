@@ -1,6 +1,7 @@
 """Image reading/writing with one-line errors that name the file."""
 from __future__ import annotations
 
+from common.errors import UserError
 import os
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import cv2
 import numpy as np
 
 
-class ImageReadError(IOError):
+class ImageReadError(UserError, IOError):
     """An image file is missing, unreadable or corrupt."""
 
 

@@ -7,6 +7,7 @@ sees the same synthesized input poses).
 """
 from __future__ import annotations
 
+from common.errors import UserError
 import numpy as np
 import torch
 
@@ -23,7 +24,7 @@ TARGET = "crowdnet30"
 PELVIS = joint_index(TARGET, "Pelvis")
 
 
-class MapperError(ValueError):
+class MapperError(UserError, ValueError):
     """A record cannot be turned into a sample (e.g. its box lies outside the image)."""
 
 

@@ -21,6 +21,7 @@ disjoint (at most ``W - 1`` samples per epoch are left out).
 """
 from __future__ import annotations
 
+from common.errors import UserError
 import logging
 from typing import Iterator, Sequence
 
@@ -30,7 +31,7 @@ from torch.utils.data import ConcatDataset, Dataset, Sampler
 logger = logging.getLogger(__name__)
 
 
-class MixtureError(ValueError):
+class MixtureError(UserError, ValueError):
     """Inconsistent mixture arguments (lengths, flags, weights)."""
 
 

@@ -5,6 +5,7 @@ centre), metres in the camera frame (x right, y down, z forward) for 3D ones, ra
 """
 from __future__ import annotations
 
+from common.errors import UserError
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from data.joint_sets import JOINT_SETS, num_joints
 GENDERS = {"neutral": 0, "male": 1, "female": 2}
 
 
-class RecordError(ValueError):
+class RecordError(UserError, ValueError):
     """A record field has a wrong shape, NaN/inf values or an unknown name."""
 
 

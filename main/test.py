@@ -15,14 +15,15 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from common.config import ConfigError, load_config, to_dict
-from common.engine import (CheckpointError, DeviceError, DistInfo, cleanup_distributed, evaluate, init_distributed,
+from common.config import load_config, to_dict
+from common.engine import (CheckpointError, DistInfo, cleanup_distributed, evaluate, init_distributed,
                            load_model_weights, seed_everything)
 from common.engine.checkpoint import read_checkpoint
-from common.evaluation import EvaluationError, build_evaluator
+from common.errors import UserError
+from common.evaluation import build_evaluator
 from common.evaluation.mesh_evaluator import format_summary
 
-USER_ERRORS = (ConfigError, FileNotFoundError, CheckpointError, DeviceError, EvaluationError)
+USER_ERRORS = (UserError, FileNotFoundError)  # every project error class about user input derives from UserError
 MODEL_SECTIONS = ("model", "body_model", "sefd")  # config sections that change the network's weights layout
 
 

@@ -17,16 +17,17 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from common.config import ConfigError, load_config, save_config
-from common.engine import (CheckpointError, DeviceError, DistInfo, RunLogger, TrainState, build_grad_scaler,
+from common.config import load_config, save_config
+from common.engine import (DistInfo, RunLogger, TrainState, build_grad_scaler,
                            build_optimizer, build_scheduler, cleanup_distributed, fit, init_distributed,
                            load_checkpoint, resolve_resume, seed_everything, wrap_model)
 from common.engine.checkpoint import list_checkpoints
 from common.engine.logger import write_json
-from common.evaluation import EvaluationError, build_evaluator
+from common.errors import UserError
+from common.evaluation import build_evaluator
 
 # Errors caused by the user's input: reported as one line, without a traceback.
-USER_ERRORS = (ConfigError, FileNotFoundError, CheckpointError, DeviceError, EvaluationError)
+USER_ERRORS = (UserError, FileNotFoundError)  # every project error class about user input derives from UserError
 
 
 @dataclass

@@ -225,4 +225,4 @@ def test_official_style_checkpoint_with_edge_channel_runs_the_whole_demo(demo_in
                  "--opts", *opts[:2], "experiment.device=cpu"])
     line = _one_error_line(capsys.readouterr().err)
     assert code == 2 and "snapshot_7.pth.tar: checkpoint does not fit the model" in line
-    assert "model.input_channels=4" in line and "model.pose_head='vposer'" in line
+    assert "sefd.mode=edge_input" in line and "model.pose_head='vposer'" in line

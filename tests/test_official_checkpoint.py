@@ -89,7 +89,7 @@ def test_mismatching_model_gets_one_error_listing_the_differences(body_model, vp
     assert "backbone.conv1.weight: file (64, 4, 7, 7) vs model (64, 3, 7, 7)" in msg
     assert "rotation_net.pose_out.0.weight: file (32, 1920) vs model (126, 1920)" in msg
     assert "unexpected keys (24): vposer.vposer.bodyprior_enc_bn1.weight" in msg
-    assert "model.input_channels=4" in msg and "model.pose_head='vposer'" in msg
+    assert "sefd.mode=edge_input" in msg and "model.pose_head='vposer'" in msg
 
     state = torch.load(path, weights_only=True)
     del state["network"]["module.rotation_net.cam_out.0.bias"]

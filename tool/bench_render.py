@@ -7,6 +7,8 @@ face-id renderer (faces sorted far to near, one ``cv2.fillConvexPoly`` each) mea
     python tool/bench_render.py                       # synthetic body-like meshes
     python tool/bench_render.py --mesh body.npz --up z --threads 1 --sizes 256 512
 ``--mesh`` takes an .npz with ``vertices`` (V, 3) metres and ``faces`` (F, 3), or any file trimesh can load.
+``render_section`` is the figure of ``python -m tool.benchmark --only render`` (3 people at 256x256, 1 thread,
+interleaved with the OpenCV baseline).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from common.render.rasterizer import rasterize, rasterize_meshes
+from common.render.rasterizer import rasterize, rasterize_face_ids, rasterize_meshes
 
 
 def ellipsoid(center: tuple[float, float, float], radii: tuple[float, float, float], rings: int = 32,
@@ -116,6 +118,39 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float, object]
         wall.append((time.perf_counter() - start) * 1e3)
         cpu.append((time.process_time() - start_cpu) * 1e3)
     return statistics.median(wall), statistics.median(cpu), result
+
+
+def render_section(rounds: int, count: int = 3, size: int = 256) -> list[dict]:
+    """Figures for tool/benchmark.py: our scene render (and scene + each person alone, and face ids only) vs
+    the OpenCV painter's renderer of the same scene, all with one torch thread, timed interleaved."""
+    from tool.benchmark import figure, interleaved, paired_ratio
+
+    verts, faces = synthetic_person()
+    faces_t = torch.as_tensor(faces)
+    focal = 5000.0 * size / 256
+    people = place_crowd(verts, count, size, focal)
+    cam = dict(focal=(focal, focal), princpt=(size / 2, size / 2), image_size=(size, size))
+    t = interleaved({
+        "scene": lambda: rasterize_meshes(people, [faces_t] * count, **cam),
+        "scene_each": lambda: rasterize_meshes(people, [faces_t] * count, return_per_mesh=True, **cam),
+        "face_ids": lambda: rasterize_face_ids(people, [faces_t] * count, **cam),
+        "cv2": lambda: painter_face_ids(people, faces, focal, size),
+    }, rounds, threads=dict.fromkeys(("scene", "scene_each", "face_ids", "cv2"), 1))
+    ours = rasterize_meshes(people, [faces_t] * count, **cam).fragments.face_ids[0].numpy()
+    ids = painter_face_ids(people, faces, focal, size)
+    iou = float(((ours >= 0) & (ids >= 0)).sum() / max(1, ((ours >= 0) | (ids >= 0)).sum()))
+    what = f"{count} people x {len(faces)} F at {size}x{size}, 1 thread"
+    return [
+        figure("render.scene_vs_cv2", paired_ratio(t, "scene", "cv2"), "x",
+               f"our z-buffer scene render time / OpenCV painter time ({what})", scene_ms=t["scene"].wall,
+               cv2_ms=t["cv2"].wall, silhouette_iou=iou),
+        figure("render.scene_each_vs_cv2", paired_ratio(t, "scene_each", "cv2"), "x",
+               "scene + each person alone (rasterize_meshes return_per_mesh) / OpenCV scene only",
+               ms=t["scene_each"].wall),
+        figure("render.face_ids_vs_cv2", paired_ratio(t, "face_ids", "cv2"), "x",
+               "face ids of scene + each alone (rasterize_face_ids, edge maps) / OpenCV scene only",
+               ms=t["face_ids"].wall),
+    ]
 
 
 def main() -> None:

@@ -1,142 +1,156 @@
-"""Cost of the SEFD edge inputs relative to a training step, measured in one run on this machine.
+"""SEFD costs relative to the regressor's training step, for ``python -m tool.benchmark --only sefd``.
 
-Measures (median of ``--repeats`` timed runs after one warm-up):
-- the student's Canny channel (kornia magnitude + 5x5 dilation), batch 16, 256x256, ms per image;
-  optionally the release's call with hysteresis (``--hysteresis``, slow on CPU);
-- the SMPL overlap edge of 3 people of ~13.7k vertices rendered into a 256x256 crop, ms per sample
-  (the open body model with ``--body open``; otherwise ellipsoid meshes of the same vertex count);
-- a torchvision ResNet-50 training step (Adam, batch 8, 256x256), ms per step and per image;
-and prints the ratios (from the medians and from the minima; minima are the robust figure on a loaded box). Usage: ``python -m tool.bench_sefd [--device cpu|cuda] [--repeats 5] [--json out.json]``
+Figures (all timed interleaved in one run; see tool/benchmark.py and docs/benchmarks.md):
+- Canny channel (kornia magnitude + 5x5 dilation) of a batch of 16 real 256x256 crops, ms per image, on the
+  training device with the training process's threads, divided by one regressor training step (batch 8);
+- on-the-fly SMPL overlap edge (body model forward of every person of the image, renders of all + each alone,
+  Canny, adaptive dilation) per sample with ONE torch thread (a data worker), divided by one regressor step;
+- SEFD student step (``DistillationWrapper``: student forward + Canny channel + frozen teacher features +
+  losses + backward + Adam) vs the baseline regressor step: regressor step time / student step time.
+With ``--against REV`` the overlap edge and ``vertex_normals`` of git revision REV are timed against the
+current code on the same inputs (before/after ratios and the largest output difference).
+
+``python -m tool.bench_sefd [benchmark options]`` = ``python -m tool.benchmark --only sefd [options]``.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
+import importlib
+import subprocess
 import sys
-import time
+import tempfile
+from pathlib import Path
+from types import ModuleType
 from typing import Callable
 
-import numpy as np
 import torch
-import torchvision
 
-from common.edges.canny import canny_edge_channel
-from common.edges.smpl_edges import smpl_overlap_edge
+from tool.benchmark import BATCH, SIZE, Workbench, figure, interleaved, paired_ratio, teacher_edge_fn
 
-
-def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> tuple[float, float]:
-    """(median, min) wall time (s) of ``fn`` over ``repeats`` runs after one warm-up (min: robust to load)."""
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
+CANNY_BATCH = 16
+EDGE_BLOCK = 8  # overlap edges per timed call
+_REVISION_FILES = ("common/render/rasterizer.py", "common/render/shading.py", "common/edges/canny.py",
+                   "common/edges/dilation.py", "common/edges/smpl_edges.py")
 
 
-def test_images(batch: int, size: int, device: torch.device) -> torch.Tensor:
-    """Structured RGB crops (random rectangles over a gradient, light noise), deterministic."""
-    g = torch.Generator().manual_seed(0)
-    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
-    img = (0.5 * (xx + yy)).expand(batch, 3, size, size).clone()
-    for b in range(batch):
-        for _ in range(12):
-            x0, y0 = torch.randint(0, size - 32, (2,), generator=g).tolist()
-            w, h = torch.randint(16, 96, (2,), generator=g).tolist()
-            img[b, :, y0:y0 + h, x0:x0 + w] = torch.rand(3, 1, 1, generator=g)
-    img += 0.02 * torch.randn(img.shape, generator=g)
-    return img.clamp(0, 1).to(device)
+def student_step(bench: Workbench) -> Callable[[], None]:
+    """One SEFD stage-2 training step: 4-channel student + frozen 4-channel teacher + Canny edge_fn."""
+    from common.edges.canny import CannyEdgeChannel
+    from common.models.sefd import DistillationWrapper
+
+    edge = teacher_edge_fn(bench)
+    batch = dict(bench.batch)
+    batch["teacher_edge"] = torch.stack([
+        edge(int(batch["index"][b]), {"crop_to_img": batch["crop_to_img"][b].cpu()}) for b in range(BATCH)
+    ]).to(bench.device)
+    teacher = bench.regressor(in_channels=4).requires_grad_(False).eval()
+    wrapper = DistillationWrapper(bench.regressor(in_channels=4, return_features=True), teacher,
+                                  edge_fn=CannyEdgeChannel()).to(bench.device).train()
+    return bench.training_step(wrapper, batch)
 
 
-def ellipsoid_people(n_vertices: int, device: torch.device) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """3 overlapping person-sized ellipsoids (~n_vertices each) 4-5 m in front of the camera, + faces."""
-    import trimesh
+def edge_inputs(bench: Workbench, count: int) -> list[tuple]:
+    """Arguments of ``edge_from_smpl_params`` for ``count`` samples of the dataset (fixed order)."""
+    import numpy as np
 
-    count = int(round(np.sqrt(n_vertices / 2.0)))  # trimesh: about 2 count^2 vertices
-    mesh = trimesh.creation.uv_sphere(radius=1.0, count=[count, count])
-    unit = torch.tensor(mesh.vertices, dtype=torch.float32) * torch.tensor([0.25, 0.85, 0.15])
-    centers = ([0.0, 0.0, 4.0], [0.3, 0.1, 4.6], [-0.35, 0.05, 5.2])
-    people = [(unit + torch.tensor(c)).to(device) for c in centers]
-    return people, torch.tensor(mesh.faces, dtype=torch.long, device=device)
+    from tool.precompute_edges import record_smpl_people
+
+    inputs = []
+    for index in bench.order()[:count]:
+        record, sample = bench.dataset.records[index], bench.dataset[index]
+        img_to_crop = np.linalg.inv(np.vstack([sample["crop_to_img"].double().numpy(), [0.0, 0.0, 1.0]]))[:2]
+        pose, betas, transl = (torch.as_tensor(a) for a in record_smpl_people(record))
+        inputs.append((pose, betas, transl, record.focal, record.princpt, (SIZE, SIZE),
+                       float(record.bbox[2] * record.bbox[3]), img_to_crop))
+    return inputs
 
 
-def open_body_people(device: torch.device) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """3 overlapping people from the open SMPL-layout body model (mean shape, small random poses)."""
-    from common.body_models import build_body_model
+def overlap_edges(module: ModuleType, body, inputs: list[tuple]) -> Callable[[], list[torch.Tensor]]:
+    return lambda: [module.edge_from_smpl_params("smpl_overlap", body, *args) for args in inputs]
 
-    body = build_body_model("smpl", source="open").to(device)
-    g = torch.Generator().manual_seed(0)
-    pose = torch.randn(3, 72, generator=g) * 0.2
-    pose[:, :3] = torch.tensor([np.pi, 0.0, 0.0])  # upright in the camera frame (y down)
-    transl = torch.tensor([[0.0, 0.0, 4.0], [0.3, 0.1, 4.6], [-0.35, 0.05, 5.2]])
+
+def sefd_section(bench: Workbench, rounds: int, against: str = "") -> list[dict]:
+    from common.edges import smpl_edges
+    from common.edges.canny import canny_edge_channel
+
+    images = torch.stack([bench.dataset[i]["img"] for i in bench.order()[:CANNY_BATCH]]).to(bench.device)
+    edges = overlap_edges(smpl_edges, bench.cpu_body, edge_inputs(bench, EDGE_BLOCK))
+    t = interleaved({"canny": lambda: canny_edge_channel(images), "overlap": edges,
+                     "regressor": bench.regressor_step, "student": student_step(bench)},
+                    rounds, bench.sync, threads={"overlap": 1})
+    canny_frac = paired_ratio(t, "canny", "regressor", CANNY_BATCH)  # ms per image / ms per step
+    overlap_frac = paired_ratio(t, "overlap", "regressor", EDGE_BLOCK)
+    student_ratio = paired_ratio(t, "regressor", "student")  # student steps/s / regressor steps/s
+    step = t["regressor"].wall
+    found = [
+        figure("sefd.canny_ms_per_image", t["canny"].wall / CANNY_BATCH, "ms",
+               f"Canny channel, batch {CANNY_BATCH} {SIZE}x{SIZE}, per image", cpu_ms=t["canny"].cpu / CANNY_BATCH),
+        figure("sefd.overlap_edge_ms_per_sample", t["overlap"].wall / EDGE_BLOCK, "ms",
+               "on-the-fly SMPL overlap edge per sample, 1 thread", cpu_ms=t["overlap"].cpu / EDGE_BLOCK),
+        figure("sefd.regressor_step_ms", step, "ms", f"baseline regressor training step, batch {BATCH}"),
+        figure("sefd.student_step_ms", t["student"].wall, "ms", f"SEFD student training step, batch {BATCH}"),
+        figure("sefd.canny_vs_step", canny_frac, "x", "Canny ms per image / regressor step ms (batch 8)", "<= 0.02",
+               canny_frac <= 0.02, per_image_fraction=canny_frac * BATCH),
+        figure("sefd.overlap_edge_vs_step", overlap_frac, "x", "overlap edge ms per sample / regressor step ms",
+               "<= 0.10", overlap_frac <= 0.10, per_image_fraction=overlap_frac * BATCH),
+        figure("sefd.student_vs_regressor", student_ratio, "x", "student steps/s / regressor steps/s (same batch)",
+               ">= 0.7", student_ratio >= 0.7),
+    ]
+    if against:
+        found += revision_figures(bench, rounds, against)
+    return found
+
+
+def revision_package(rev: str) -> str:
+    """Write the edge/render modules of git revision ``rev`` into a temporary package; return its name."""
+    root = Path(__file__).resolve().parents[1]
+    name = "bench_rev_" + "".join(c if c.isalnum() else "_" for c in rev)
+    folder = Path(tempfile.mkdtemp(prefix="bench_rev_"))
+    for path in _REVISION_FILES:
+        shown = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True, text=True)
+        if shown.returncode != 0:
+            raise SystemExit(f"--against {rev}: cannot read {path} from git ({shown.stderr.strip()})")
+        text = shown.stdout.replace("from common.edges.", f"from {name}.edges.")
+        text = text.replace("from common.render.", f"from {name}.render.")
+        target = folder / name / Path(path).relative_to("common")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        for package in (target.parent, target.parent.parent):
+            (package / "__init__.py").touch()
+    sys.path.insert(0, str(folder))
+    return name
+
+
+def revision_figures(bench: Workbench, rounds: int, rev: str) -> list[dict]:
+    """Before (``rev``) / after speed-up of the overlap edge and vertex normals, same inputs, interleaved."""
+    from common.edges import smpl_edges
+    from common.render import shading
+
+    package = revision_package(rev)
+    old_edges = importlib.import_module(f"{package}.edges.smpl_edges")
+    old_shading = importlib.import_module(f"{package}.render.shading")
+    inputs = edge_inputs(bench, EDGE_BLOCK)
+    new, old = overlap_edges(smpl_edges, bench.cpu_body, inputs), overlap_edges(old_edges, bench.cpu_body, inputs)
+    edge_diff = max(float((a - b).abs().max()) for a, b in zip(new(), old()))
     with torch.no_grad():
-        out = body(global_orient=pose[:, :3].to(device), body_pose=pose[:, 3:].to(device),
-                   betas=torch.zeros(3, 10, device=device), transl=transl.to(device))
-    return list(out.vertices), body.faces
-
-
-def bench_resnet_step(batch: int, size: int, repeats: int, device: torch.device) -> tuple[float, float]:
-    net = torchvision.models.resnet50(weights=None).to(device).train()
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
-    x = torch.rand(batch, 3, size, size, device=device)
-    y = torch.randint(0, 1000, (batch,), device=device)
-
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        optimizer.step()
-
-    return timed(step, repeats, device)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--body", choices=("ellipsoid", "open"), default="ellipsoid")
-    parser.add_argument("--hysteresis", action="store_true", help="also time kornia canny with hysteresis")
-    parser.add_argument("--json", default="", help="also write the results to this file")
-    args = parser.parse_args(argv)
-    device = torch.device(args.device)
-    results: dict[str, object] = {"device": str(device), "torch_threads": torch.get_num_threads()}
-
-    images = test_images(16, 256, device)
-    canny_med, canny_min = timed(lambda: canny_edge_channel(images), args.repeats, device)
-    results["canny_channel_ms_per_image"] = {"median": 1000 * canny_med / 16, "min": 1000 * canny_min / 16}
-    if args.hysteresis:
-        from kornia.filters import canny
-
-        gray = images.mean(1, keepdim=True)
-        results["kornia_canny_hysteresis_ms_per_image"] = 1000 * timed(lambda: canny(gray), 1, device)[1] / 16
-
-    people, faces = open_body_people(device) if args.body == "open" else ellipsoid_people(13718, device)
-    results["people"] = {"count": len(people), "vertices_each": int(people[0].shape[0]), "source": args.body}
-    crop = np.array([[0.55, 0.0, -154.0], [0.0, 0.55, -66.0]])  # image px -> 256 crop around the people
-    overlap_med, overlap_min = timed(lambda: smpl_overlap_edge(
-        people, faces, (1000.0, 1000.0), (480.0, 360.0), (256, 256), bbox_area_px2=40000.0, img_to_out=crop),
-        args.repeats, device)
-    results["overlap_edge_ms_per_sample"] = {"median": 1000 * overlap_med, "min": 1000 * overlap_min}
-
-    step_med, step_min = bench_resnet_step(8, 256, max(2, args.repeats // 2), device)
-    results["resnet50_train_step_ms_batch8"] = {"median": 1000 * step_med, "min": 1000 * step_min}
-    results["canny_vs_resnet50_step_per_image"] = {
-        "median": canny_med / 16 / (step_med / 8), "min": canny_min / 16 / (step_min / 8)}
-    results["overlap_edge_vs_resnet50_step_per_image"] = {
-        "median": overlap_med / (step_med / 8), "min": overlap_min / (step_min / 8)}
-    print(json.dumps(results, indent=2))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=2)
-    return 0
+        vertices = bench.cpu_body(global_orient=inputs[0][0][:, :3], body_pose=inputs[0][0][:, 3:],
+                                  betas=inputs[0][1]).vertices[:1]
+    faces = bench.cpu_body.faces
+    normal_diff = float((shading.vertex_normals(vertices, faces) - old_shading.vertex_normals(vertices, faces)).abs().max())
+    t = interleaved({"edge_new": new, "edge_old": old,
+                     "normals_new": lambda: shading.vertex_normals(vertices, faces),
+                     "normals_old": lambda: old_shading.vertex_normals(vertices, faces)},
+                    rounds, threads={"edge_new": 1, "edge_old": 1, "normals_new": 1, "normals_old": 1})
+    return [
+        figure("ab.overlap_edge_speedup", paired_ratio(t, "edge_old", "edge_new"), "x",
+               f"overlap edge time at {rev} / now (1 thread)", max_abs_diff=edge_diff,
+               old_ms=t["edge_old"].wall / EDGE_BLOCK, new_ms=t["edge_new"].wall / EDGE_BLOCK),
+        figure("ab.vertex_normals_speedup", paired_ratio(t, "normals_old", "normals_new"), "x",
+               f"vertex_normals time at {rev} / now (1 mesh, {vertices.shape[1]} V, 1 thread)",
+               max_abs_diff=normal_diff, old_ms=t["normals_old"].wall, new_ms=t["normals_new"].wall),
+    ]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from tool.benchmark import main
+
+    sys.exit(main(["--only", "sefd", *sys.argv[1:]]))

@@ -117,11 +117,22 @@ class Workbench:
 
     @cached_property
     def cfg(self):
+        """Defaults (R50, 256 crops, batch 8, the open body model) with a small synthetic world."""
         from common.config import load_config
 
-        images = 12 if self.quick else 24  # a small synthetic world (cached under common.paths.cache_dir())
+        images = 12 if self.quick else 24  # generated once into common.paths.cache_dir()
         return load_config(None, [f"data.synthetic.num_train_images={images}", "data.synthetic.num_test_images=4",
                                   f"data.batch_size={BATCH}", f"data.input_size={SIZE}"])
+
+    @cached_property
+    def edge_cfg(self):
+        """As ``cfg`` with ``sefd.mode=teacher``: 4 input channels, the mapper renders ``edge`` = the SMPL
+        overlap edge on the fly (``sefd.edge_dir`` empty)."""
+        from common.config.loader import derive_input_channels
+
+        return derive_input_channels(dataclasses.replace(
+            self.cfg, sefd=dataclasses.replace(self.cfg.sefd, mode="teacher", teacher_edge="smpl_overlap",
+                                               edge_dir="")))
 
     def body_model(self):
         """A fresh CPU instance of the configured (open) SMPL-layout body model."""
@@ -140,22 +151,33 @@ class Workbench:
 
         return build_dataset("synthetic", "train", self.cfg, train=True, body_model=self.cpu_body)
 
+    @cached_property
+    def edge_dataset(self):
+        """The same records behind the SEFD teacher's mapper (sample['edge'] = on-the-fly overlap edge)."""
+        from data.registry import build_dataset
+
+        return build_dataset("synthetic", "train", self.edge_cfg, train=True, body_model=self.cpu_body)
+
     def order(self) -> list[int]:
         """A fixed shuffled order of the dataset's indices."""
         return np.random.default_rng(0).permutation(len(self.dataset)).tolist()
 
-    @cached_property
-    def batch(self) -> dict:
-        """A real collated batch of BATCH samples, on the device."""
+    def collate(self, dataset, count: int = BATCH) -> dict:
+        """A real collated batch of the first ``count`` samples of :meth:`order`, on the device."""
         from torch.utils.data import default_collate
 
-        samples = [self.dataset[i] for i in self.order()[:BATCH]]
+        samples = [dataset[i] for i in self.order()[:count]]
         return {k: v.to(self.device) for k, v in default_collate(samples).items()}
 
-    def regressor(self, in_channels: int = 3, return_features: bool = False):
+    @cached_property
+    def batch(self) -> dict:
+        return self.collate(self.dataset)
+
+    def regressor(self, edge: bool = False, return_features: bool = False):
+        """A fresh regressor (its own body model) in training mode: RGB, or RGB + edge with ``edge``."""
         from common.models.build import build_model
 
-        cfg = dataclasses.replace(self.cfg, model=dataclasses.replace(self.cfg.model, input_channels=in_channels))
+        cfg = self.edge_cfg if edge else self.cfg
         return build_model(cfg, self.body_model(), return_features=return_features).to(self.device).train()
 
     def training_step(self, model, batch: dict) -> Callable[[], None]:
@@ -207,39 +229,18 @@ def train_section(bench: Workbench, rounds: int) -> list[dict]:
     ]
 
 
-def teacher_edge_fn(bench: Workbench) -> Callable[[int, dict], torch.Tensor]:
-    """(index, sample) -> (1,S,S) on-the-fly SMPL overlap edge of that sample's crop (what a SEFD teacher's
-    data worker computes): all people of the image from their SMPL params, rendered through the crop affine."""
-    from common.edges.smpl_edges import edge_from_smpl_params
-    from tool.precompute_edges import record_smpl_people
-
-    body = bench.cpu_body
-
-    def edge(index: int, sample: dict) -> torch.Tensor:
-        record = bench.dataset.records[index]
-        crop_to_img = np.vstack([sample["crop_to_img"].double().numpy(), [0.0, 0.0, 1.0]])
-        img_to_crop = np.linalg.inv(crop_to_img)[:2]
-        pose, betas, transl = (torch.as_tensor(a) for a in record_smpl_people(record))
-        out = edge_from_smpl_params("smpl_overlap", body, pose, betas, transl, record.focal, record.princpt,
-                                    (SIZE, SIZE), float(record.bbox[2] * record.bbox[3]), img_to_crop)
-        return out[None]
-
-    return edge
-
-
 def loader_section(bench: Workbench, rounds: int, block: int) -> list[dict]:
     """One worker = this process with one torch thread; ``block`` samples per timed call."""
-    order, edge = bench.order(), teacher_edge_fn(bench)
+    order = bench.order()
     cursor = {"plain": 0, "edge": 0}
 
     def samples(kind: str) -> Callable[[], None]:
+        dataset = bench.edge_dataset if kind == "edge" else bench.dataset
+
         def run() -> None:
             for _ in range(block):
-                index = order[cursor[kind] % len(order)]
+                dataset[order[cursor[kind] % len(order)]]
                 cursor[kind] += 1
-                sample = bench.dataset[index]
-                if kind == "edge":
-                    sample["teacher_edge"] = edge(index, sample)
         return run
 
     t = interleaved({"worker": samples("plain"), "worker_edge": samples("edge"), "regressor": bench.regressor_step},

@@ -11,6 +11,7 @@ the newest one. Loading only unpickles tensors and plain containers (``weights_o
 """
 from __future__ import annotations
 
+from common.errors import UserError
 import os
 import re
 from pathlib import Path
@@ -29,7 +30,7 @@ LATEST_POINTER = "latest"
 _CKPT_NAME = re.compile(r"ckpt_epoch(\d+)\.pth$")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint is missing, unreadable, not ours, or does not match the model."""
 
 

@@ -1,12 +1,13 @@
 """Resolve the ``experiment.device`` string to a :class:`torch.device`."""
 from __future__ import annotations
 
+from common.errors import UserError
 import re
 
 import torch
 
 
-class DeviceError(ValueError):
+class DeviceError(UserError, ValueError):
     """The requested device does not exist on this machine or is misspelled."""
 
 

@@ -7,6 +7,7 @@ only) and refuses headline numbers when samples are missing unless ``allow_skipp
 """
 from __future__ import annotations
 
+from common.errors import UserError
 import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -19,7 +20,7 @@ from common.engine.logger import jsonable, write_json
 _SHOW = 20  # indices listed in the summary when samples are missing
 
 
-class EvaluationError(RuntimeError):
+class EvaluationError(UserError, RuntimeError):
     """An evaluation could not produce trustworthy numbers (e.g. predictions lack a required key)."""
 
 

@@ -61,7 +61,8 @@ def _mismatch_report(path: str, state: Mapping[str, Tensor], model: nn.Module, f
     hints = []
     if getattr(model, "in_channels", file_channels) != file_channels:
         kind = "SEFD (RGB + edge)" if file_channels == 4 else "RGB"
-        hints.append(f"the file is a {kind} checkpoint: set model.input_channels={file_channels}")
+        hints.append(f"the file is a {kind} checkpoint: set "
+                     + ("sefd.mode=edge_input (RGB + edge input)" if file_channels == 4 else "sefd.mode=baseline"))
     if getattr(model, "pose_head", "vposer") != "vposer":
         hints.append("official checkpoints need model.pose_head='vposer' (pose_out predicts the VPoser latent)")
     if any(k.startswith("backbone.") for k in missing + unexpected):

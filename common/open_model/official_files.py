@@ -43,9 +43,9 @@ def find_model_file(kind: str, model_path: str | None, gender: str) -> Path:
         for p in looked:
             if p.is_file():
                 return p
-    where = "\n  ".join(str(p) for p in looked)
-    raise FileNotFoundError(f"official {kind.upper()} model ({gender}) not found; looked for:\n  {where}\n"
-                            f"Get the file from {site} and set body_model.{key}")
+    where = ", ".join(str(p) for p in looked)
+    raise FileNotFoundError(f"official {kind.upper()} model ({gender}) not found; looked for: {where}; "
+                            f"get the file from {site} and set body_model.{key}")
 
 
 class _ChumpyStandIn:

@@ -121,7 +121,6 @@ def tpose(vertices: torch.Tensor, heads: torch.Tensor, weights: torch.Tensor, la
         (N, V, 3) T-posed vertices and (N, B, 3) T-posed bone heads.
     """
     sk = _Skeleton(heads, labels, parents)
-    down = heads.new_tensor([0.0, -1.0, 0.0])
     front = heads.new_tensor([0.0, 0.0, 1.0])
     for side, sign in SIDES.items():
         # Legs: rotate in the frontal plane (about z) so that the ankle sits straight below the hip.

@@ -8,6 +8,7 @@ camera's frame (m). Every malformed file or field raises :class:`AnnotationError
 """
 from __future__ import annotations
 
+from common.errors import UserError
 import json
 import logging
 import math
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 VIRTUAL_FOCAL = (5000.0, 5000.0)  # px; 3DCrowdNet's virtual focal length for images without a camera
 
 
-class AnnotationError(ValueError):
+class AnnotationError(UserError, ValueError):
     """A dataset file is missing, truncated or has a malformed field (the message names both)."""
 
 

@@ -9,6 +9,7 @@ evaluator reads the mesh through :func:`load_ehf_gt_vertices` from ``meta['mesh_
 """
 from __future__ import annotations
 
+from common.errors import UserError
 import json
 import logging
 import os
@@ -39,7 +40,7 @@ _KEYPOINT_FIELDS = {  # field -> (number of keypoints, legacy OpenPose field nam
 }
 
 
-class EHFError(ValueError):
+class EHFError(UserError, ValueError):
     """An EHF file is missing or malformed (the message names the file and field)."""
 
 

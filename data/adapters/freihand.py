@@ -16,6 +16,7 @@ index, middle, ring, little (4 each, base to tip).
 """
 from __future__ import annotations
 
+from common.errors import UserError
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ FREIHAND_ROOT_KEYPOINT = 9  # middle-finger MCP, the keypoint the official toolb
 FREIHAND_NUM_JOINTS, MANO_NUM_VERTICES = 21, 778
 
 
-class FreiHANDError(ValueError):
+class FreiHANDError(UserError, ValueError):
     """A FreiHAND file is missing or malformed (the message names the file and field)."""
 
 

@@ -5,6 +5,7 @@ is strict: a truncated or malformed file raises PlyError naming the file and wha
 """
 from __future__ import annotations
 
+from common.errors import UserError
 import os
 from pathlib import Path
 
@@ -17,7 +18,7 @@ _SCALARS = {
 }
 
 
-class PlyError(ValueError):
+class PlyError(UserError, ValueError):
     """A PLY file is missing, truncated or not a vertex PLY this reader understands."""
 
 

@@ -17,6 +17,7 @@ sanitised to the image; GT box when fewer than 2 joints) or 'gt' (the annotated 
 """
 from __future__ import annotations
 
+from common.errors import UserError
 import logging
 import os
 import pickle
@@ -38,7 +39,7 @@ _OFFICIAL_FIELDS = ("sequence", "genders", "betas", "poses", "trans", "poses2d",
                     "cam_poses", "cam_intrinsics", "campose_valid", "img_frame_ids")
 
 
-class Pw3dError(ValueError):
+class Pw3dError(UserError, ValueError):
     """A 3DPW file is missing or malformed (the message names the file and field)."""
 
 

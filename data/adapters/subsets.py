@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+from common.errors import UserError
 from dataclasses import dataclass
 
 PW3D_SPLITS = ("train", "validation", "test")
@@ -41,7 +42,7 @@ PW3D_SUBSETS: dict[str, Pw3dSubset] = {
 }
 
 
-class SubsetError(ValueError):
+class SubsetError(UserError, ValueError):
     """An unknown subset name or a sequence missing from the user's copy."""
 
 
