@@ -35,6 +35,8 @@ ADAPTERS: dict[str, str] = {
     "muco": "data.adapters.muco:load_muco_records",
     "humandata": "data.adapters.humandata:load_humandata_records",
 }
+# datasets whose adapter interprets ``subset`` (``data.test_subset``); the others reject a non-empty one
+SUBSET_AWARE = frozenset({"synthetic", "3dpw"})
 
 
 class RecordDataset(Dataset):
@@ -85,6 +87,9 @@ def build_dataset(name: str, split: str, cfg, train: bool, body_model=None, subs
         body_model: optional CPU BodyModel for records with SMPL params but no 3D joints.
     """
     load = adapter(name)
+    if subset and name not in SUBSET_AWARE:
+        raise ConfigError(f"data.test_subset='{subset}': dataset '{name}' has no subsets (only "
+                          f"{', '.join(sorted(SUBSET_AWARE))} have); leave data.test_subset empty")
     extra = {"body_model": body_model} if "body_model" in inspect.signature(load).parameters else {}
     records = load(split, cfg, subset=subset, **extra)
     if not records:

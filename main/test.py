@@ -9,6 +9,7 @@ Works under ``torchrun`` too (the evaluator gathers per-sample results from ever
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -17,10 +18,10 @@ import torch
 
 from common.config import load_config, to_dict
 from common.engine import (CheckpointError, DistInfo, cleanup_distributed, evaluate, init_distributed,
-                           load_model_weights, seed_everything)
+                           load_model_weights, seed_everything, configure_cpu_threads)
 from common.engine.checkpoint import read_checkpoint
 from common.errors import UserError
-from common.evaluation import build_evaluator
+from common.evaluation import build_evaluator, check_model_can_evaluate, dataset_records
 from common.evaluation.mesh_evaluator import format_summary
 
 USER_ERRORS = (UserError, FileNotFoundError)  # every project error class about user input derives from UserError
@@ -37,9 +38,10 @@ def build_test_components(cfg: Any, info: DistInfo) -> tuple[torch.nn.Module, An
     from common.models.build import build_experiment_model
     from data.loader import build_test_loader
 
+    # the loader first: dataset errors (missing root, bad subset, truncated file) surface before the model is built
+    loader = build_test_loader(cfg, info.rank, info.world_size, body_model=body_model_from_config(cfg, kind="smpl"))
     model = build_experiment_model(cfg, body_model_from_config(cfg, kind="smpl"), training=False).to(info.device)
     eval_body = body_model_from_config(cfg, kind="smpl").to(info.device)
-    loader = build_test_loader(cfg, info.rank, info.world_size, body_model=body_model_from_config(cfg, kind="smpl"))
     return model, eval_body, loader
 
 
@@ -73,6 +75,7 @@ def run_test(cfg: Any, info: DistInfo, ckpt: str, out_dir: Path,
     """Load the checkpoint (ours, or an official one through the conversion hook) and evaluate."""
     say = print if info.is_main else (lambda *a, **k: None)
     seed_everything(cfg.experiment.seed, cfg.experiment.deterministic, info.device)
+    configure_cpu_threads(cfg.experiment.num_threads)
     model, eval_body, loader = build(cfg, info)
     if ckpt:
         try:
@@ -85,7 +88,7 @@ def run_test(cfg: Any, info: DistInfo, ckpt: str, out_dir: Path,
     else:
         say("warning: no checkpoint given (--ckpt / test.ckpt): evaluating the UNTRAINED model "
             "(reference numbers only)")
-    evaluator = build_evaluator(cfg, eval_body, out_dir)
+    evaluator = build_evaluator(cfg, eval_body, out_dir, records=dataset_records(loader))
     summary = evaluate(model, loader, evaluator, info.device, out_dir, progress)
     say(f"{cfg.data.test_set}{'/' + cfg.data.test_subset if cfg.data.test_subset else ''}: "
         f"{ckpt or 'untrained model'}")
@@ -105,8 +108,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # Adapters log what they filter (with counts) and loaders their mixture: show it.
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         cfg = load_config(args.cfg, list(args.opts) + ([f"test.ckpt={args.ckpt}"] if args.ckpt else []))
+        check_model_can_evaluate(cfg.data.test_set)
         ckpt = cfg.test.ckpt
         if ckpt and not Path(ckpt).is_file():
             raise FileNotFoundError(f"{ckpt}: checkpoint not found (--ckpt)")

@@ -9,6 +9,7 @@ log.txt, eval/epochNNNN/ (periodic evaluation, same code as main/test.py) and su
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,11 @@ import torch
 from common.config import load_config, save_config
 from common.engine import (DistInfo, RunLogger, TrainState, build_grad_scaler,
                            build_optimizer, build_scheduler, cleanup_distributed, fit, init_distributed,
-                           load_checkpoint, resolve_resume, seed_everything, wrap_model)
+                           load_checkpoint, resolve_resume, seed_everything, configure_cpu_threads, wrap_model)
 from common.engine.checkpoint import list_checkpoints
 from common.engine.logger import write_json
 from common.errors import UserError
-from common.evaluation import build_evaluator
+from common.evaluation import build_evaluator, check_model_can_evaluate, dataset_records
 
 # Errors caused by the user's input: reported as one line, without a traceback.
 USER_ERRORS = (UserError, FileNotFoundError)  # every project error class about user input derives from UserError
@@ -103,6 +104,7 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
                         "(they will be replaced; use --resume auto to continue it)")
         save_config(cfg, run_dir / "config.yaml")
     seed_everything(cfg.experiment.seed, cfg.experiment.deterministic, info.device)
+    configure_cpu_threads(cfg.experiment.num_threads)
     parts = build(cfg, info)
     optimizer = build_optimizer(parts.model, cfg.train)
     scheduler = build_scheduler(optimizer, cfg.train)
@@ -114,7 +116,8 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
         logger.info(f"resumed from {resume} (epoch {state.epoch}, iteration {state.iteration})")
     elif cfg.train.resume == "auto":
         logger.info(f"no checkpoint in {run_dir}; starting fresh")
-    evaluator = (build_evaluator(cfg, parts.eval_body_model, run_dir / "eval")
+    evaluator = (build_evaluator(cfg, parts.eval_body_model, run_dir / "eval",
+                                 records=dataset_records(parts.test_loader))
                  if parts.test_loader is not None else None)
     logger.info(f"run {run_dir}: device {info.device}, {info.world_size} process(es), "
                 f"{sum(p.numel() for p in parts.model.parameters() if p.requires_grad)} trainable parameters")
@@ -143,9 +146,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # Adapters log what they filter (with counts) and loaders their mixture: show it.
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     opts = list(args.opts) + ([f"train.resume={args.resume}"] if args.resume else [])
     try:
         cfg = load_config(args.cfg, opts)
+        if cfg.train.eval_every > 0:
+            check_model_can_evaluate(cfg.data.test_set)
         info = init_distributed(cfg.experiment.device)
         try:
             train(cfg, info)

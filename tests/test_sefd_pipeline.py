@@ -24,6 +24,16 @@ TINY = ["data.synthetic.num_train_images=8", "data.synthetic.num_test_images=3",
 NO_AUG = ["data.scale_jitter=0.0", "data.rot_prob=0.0", "data.flip_prob=0.0", "data.color_jitter=0.0"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """One intra-op thread: on the shared 2-core box, OpenMP threads of concurrent jobs make the many small ops
+    of edge rendering and tiny training steps an order of magnitude slower (measured 2.5 s vs 0.19 s a sample)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # --- config ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("mode, channels", [("baseline", 3), ("teacher", 4), ("student", 4), ("edge_input", 4)])
 def test_mode_decides_input_channels(mode, channels):
@@ -106,17 +116,16 @@ def test_overlap_edge_needs_other_people_and_smpl(world):
     assert count_unrenderable([occluded, no_smpl, alone]) == 1
 
 
-def _edge_overlap(edge: torch.Tensor, img: torch.Tensor) -> float:
-    """Fraction of the edge map's mass on pixels where the RGB crop has a Canny edge (dilated)."""
-    from common.edges.canny import canny_edge_channel
-
-    image_edges = (canny_edge_channel(img[None], dilation=3, gray="standard")[0, 0] > 0.15).float()
-    return float((edge[0] * image_edges).sum() / edge[0].sum().clamp_min(1e-6))
+def _joint_coverage(edge: torch.Tensor, sample: dict) -> float:
+    """Fraction of the sample's valid GT 2D joints (crop px, from the projection path) within 1 px of an edge."""
+    near = torch.nn.functional.max_pool2d(edge[None], 3, 1, 1)[0, 0] > 0.05
+    uv = sample["joints2d"][sample["joints2d_valid"] > 0].round().long().clamp(0, edge.shape[-1] - 1)
+    return float(near[uv[:, 1], uv[:, 0]].float().mean())
 
 
 def test_edge_is_aligned_with_the_augmented_crop(world):
-    """The visible SMPL contours (smpl_edge) coincide with the image's edges through scale/rotation/flip,
-    and are mirrored exactly with the crop."""
+    """The people's SMPL contours (smpl_edge) land on the target's GT 2D joints through scale, rotation and
+    flip (joints come from the independent projection path), and are mirrored exactly with the crop."""
     body, records = world
     record = max(records, key=lambda r: r.bbox[2] * r.bbox[3])
     opts = ["sefd.mode=edge_input", "sefd.edge_source=smpl_edge"]
@@ -127,27 +136,29 @@ def test_edge_is_aligned_with_the_augmented_crop(world):
     assert (flipped["edge"] - mirror).abs().sum() < 0.1 * mirror.sum()  # pixel ties of Canny's NMS only
     augmented = _mapper(opts + ["data.rot_prob=1.0", "data.flip_prob=1.0"], body)(record, 3)
     for sample in (rigid, flipped, augmented):
-        assert _edge_overlap(sample["edge"], sample["img"]) > 0.7
-    shifted = torch.roll(augmented["edge"], shifts=(7, 7), dims=(1, 2))
-    assert _edge_overlap(shifted, augmented["img"]) < _edge_overlap(augmented["edge"], augmented["img"]) - 0.2
+        assert _joint_coverage(sample["edge"], sample) == 1.0
+    assert _joint_coverage(torch.roll(augmented["edge"], shifts=(8, 8), dims=(1, 2)), augmented) < 0.6
+    outside = augmented["img"].sum(0) == 0  # crop pixels beyond the image: no edges there either
+    assert outside.any() and augmented["edge"][0][outside].abs().max() < 1e-3
 
 
 def test_precomputed_edges_match_on_the_fly(world, tmp_path):
     from tool.precompute_edges import precompute
 
     body, records = world
+    occluded = sorted(records, key=lambda r: -r.occlusion)[:3]
     cfg = load_config(None, TINY + ["sefd.mode=teacher"])
-    counts = precompute(cfg, "synthetic", "train", "smpl_overlap", tmp_path, progress=False, records=records[:3],
+    counts = precompute(cfg, "synthetic", "train", "smpl_overlap", tmp_path, progress=False, records=occluded,
                         body_model=body)
     assert counts["written"] == 3
     opts = ["sefd.mode=teacher"] + NO_AUG
     stored = _mapper(opts + [f"sefd.edge_dir={tmp_path}"], body, dataset="synthetic", split="train")
     live = _mapper(opts, body)
-    for index in (2, 1):  # found by image and person id, whatever the position in the record list
-        a, b = stored(records[index], 0)["edge"], live(records[index], 0)["edge"]
-        assert torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1] > 0.6
+    for record in occluded[1:]:  # found by image and person id, not by the position in the record list
+        a, b = stored(record, 0)["edge"], live(record, 0)["edge"]
+        assert a.sum() > 1.0 and torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1] > 0.6
     with pytest.raises(FileNotFoundError, match="no precomputed smpl_overlap edge"):
-        stored(records[3], 0)
+        stored(next(r for r in records if r not in occluded), 0)
 
 
 # --- teacher -> student through the entry points --------------------------------------------------------------

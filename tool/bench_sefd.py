@@ -24,7 +24,7 @@ from typing import Callable
 
 import torch
 
-from tool.benchmark import BATCH, SIZE, Workbench, figure, interleaved, paired_ratio, teacher_edge_fn
+from tool.benchmark import BATCH, SIZE, Workbench, cpu_ratio, figure, interleaved, paired_ratio
 
 CANNY_BATCH = 16
 EDGE_BLOCK = 8  # overlap edges per timed call
@@ -33,34 +33,46 @@ _REVISION_FILES = ("common/render/rasterizer.py", "common/render/shading.py", "c
 
 
 def student_step(bench: Workbench) -> Callable[[], None]:
-    """One SEFD stage-2 training step: 4-channel student + frozen 4-channel teacher + Canny edge_fn."""
+    """One SEFD stage-2 training step: 4-channel student + frozen 4-channel teacher (random weights: the cost
+    does not depend on them) + the Canny channel computed from the batch (``sefd.edge_source=canny``)."""
     from common.edges.canny import CannyEdgeChannel
     from common.models.sefd import DistillationWrapper
 
-    edge = teacher_edge_fn(bench)
-    batch = dict(bench.batch)
-    batch["teacher_edge"] = torch.stack([
-        edge(int(batch["index"][b]), {"crop_to_img": batch["crop_to_img"][b].cpu()}) for b in range(BATCH)
-    ]).to(bench.device)
-    teacher = bench.regressor(in_channels=4).requires_grad_(False).eval()
-    wrapper = DistillationWrapper(bench.regressor(in_channels=4, return_features=True), teacher,
-                                  edge_fn=CannyEdgeChannel()).to(bench.device).train()
-    return bench.training_step(wrapper, batch)
+    batch = bench.collate(bench.edge_dataset)
+    batch["teacher_edge"] = batch.pop("edge")  # the teacher's overlap edge; the student's edge is Canny
+    teacher = bench.regressor(edge=True).requires_grad_(False).eval()
+    wrapper = DistillationWrapper.from_config(bench.edge_cfg, bench.regressor(edge=True, return_features=True),
+                                              teacher, edge_fn=CannyEdgeChannel(gray=bench.edge_cfg.sefd.gray))
+    return bench.training_step(wrapper.to(bench.device).train(), batch)
+
+
+def crop_affine(sample: dict):
+    """(2,3) float64 image->crop affine of a sample (inverse of its ``crop_to_img``)."""
+    import numpy as np
+
+    return np.linalg.inv(np.vstack([sample["crop_to_img"].double().numpy(), [0.0, 0.0, 1.0]]))[:2]
+
+
+def mapper_edges(bench: Workbench, count: int) -> Callable[[], None]:
+    """The SEFD mapper's on-the-fly edge maker (data/edge_maps.py) on ``count`` samples' crops."""
+    dataset = bench.edge_dataset
+    jobs = []
+    for index in bench.order()[:count]:
+        record = dataset.records[index]
+        jobs.append((record, tuple(record.image_hw), crop_affine(dataset[index])))
+    return lambda: [dataset.mapper.edges(record, hw, affine, SIZE) for record, hw, affine in jobs]
 
 
 def edge_inputs(bench: Workbench, count: int) -> list[tuple]:
-    """Arguments of ``edge_from_smpl_params`` for ``count`` samples of the dataset (fixed order)."""
-    import numpy as np
-
-    from tool.precompute_edges import record_smpl_people
+    """Arguments of ``edge_from_smpl_params`` after the kind and the body model, for ``count`` samples."""
+    from data.edge_maps import record_smpl_people
 
     inputs = []
     for index in bench.order()[:count]:
         record, sample = bench.dataset.records[index], bench.dataset[index]
-        img_to_crop = np.linalg.inv(np.vstack([sample["crop_to_img"].double().numpy(), [0.0, 0.0, 1.0]]))[:2]
         pose, betas, transl = (torch.as_tensor(a) for a in record_smpl_people(record))
         inputs.append((pose, betas, transl, record.focal, record.princpt, (SIZE, SIZE),
-                       float(record.bbox[2] * record.bbox[3]), img_to_crop))
+                       float(record.bbox[2] * record.bbox[3]), crop_affine(sample)))
     return inputs
 
 
@@ -69,31 +81,32 @@ def overlap_edges(module: ModuleType, body, inputs: list[tuple]) -> Callable[[],
 
 
 def sefd_section(bench: Workbench, rounds: int, against: str = "") -> list[dict]:
-    from common.edges import smpl_edges
     from common.edges.canny import canny_edge_channel
 
-    images = torch.stack([bench.dataset[i]["img"] for i in bench.order()[:CANNY_BATCH]]).to(bench.device)
-    edges = overlap_edges(smpl_edges, bench.cpu_body, edge_inputs(bench, EDGE_BLOCK))
-    t = interleaved({"canny": lambda: canny_edge_channel(images), "overlap": edges,
+    images = bench.collate(bench.dataset, CANNY_BATCH)["img"]
+    gray = bench.edge_cfg.sefd.gray
+    t = interleaved({"canny": lambda: canny_edge_channel(images, gray=gray), "overlap": mapper_edges(bench, EDGE_BLOCK),
                      "regressor": bench.regressor_step, "student": student_step(bench)},
                     rounds, bench.sync, threads={"overlap": 1})
     canny_frac = paired_ratio(t, "canny", "regressor", CANNY_BATCH)  # ms per image / ms per step
     overlap_frac = paired_ratio(t, "overlap", "regressor", EDGE_BLOCK)
     student_ratio = paired_ratio(t, "regressor", "student")  # student steps/s / regressor steps/s
-    step = t["regressor"].wall
+    step, threads = t["regressor"].wall, torch.get_num_threads()
     found = [
         figure("sefd.canny_ms_per_image", t["canny"].wall / CANNY_BATCH, "ms",
                f"Canny channel, batch {CANNY_BATCH} {SIZE}x{SIZE}, per image", cpu_ms=t["canny"].cpu / CANNY_BATCH),
         figure("sefd.overlap_edge_ms_per_sample", t["overlap"].wall / EDGE_BLOCK, "ms",
-               "on-the-fly SMPL overlap edge per sample, 1 thread", cpu_ms=t["overlap"].cpu / EDGE_BLOCK),
+               "on-the-fly SMPL overlap edge per sample (data/edge_maps.py), 1 thread", cpu_ms=t["overlap"].cpu / EDGE_BLOCK),
         figure("sefd.regressor_step_ms", step, "ms", f"baseline regressor training step, batch {BATCH}"),
         figure("sefd.student_step_ms", t["student"].wall, "ms", f"SEFD student training step, batch {BATCH}"),
         figure("sefd.canny_vs_step", canny_frac, "x", "Canny ms per image / regressor step ms (batch 8)", "<= 0.02",
-               canny_frac <= 0.02, per_image_fraction=canny_frac * BATCH),
+               canny_frac <= 0.02, per_image_fraction=canny_frac * BATCH,
+               cpu_estimate=cpu_ratio(t, "canny", "regressor", CANNY_BATCH)),
         figure("sefd.overlap_edge_vs_step", overlap_frac, "x", "overlap edge ms per sample / regressor step ms",
-               "<= 0.10", overlap_frac <= 0.10, per_image_fraction=overlap_frac * BATCH),
+               "<= 0.10", overlap_frac <= 0.10, per_image_fraction=overlap_frac * BATCH,
+               cpu_estimate=cpu_ratio(t, "overlap", "regressor", EDGE_BLOCK, threads)),
         figure("sefd.student_vs_regressor", student_ratio, "x", "student steps/s / regressor steps/s (same batch)",
-               ">= 0.7", student_ratio >= 0.7),
+               ">= 0.7", student_ratio >= 0.7, cpu_estimate=cpu_ratio(t, "regressor", "student")),
     ]
     if against:
         found += revision_figures(bench, rounds, against)
@@ -143,10 +156,12 @@ def revision_figures(bench: Workbench, rounds: int, rev: str) -> list[dict]:
     return [
         figure("ab.overlap_edge_speedup", paired_ratio(t, "edge_old", "edge_new"), "x",
                f"overlap edge time at {rev} / now (1 thread)", max_abs_diff=edge_diff,
+               cpu_estimate=cpu_ratio(t, "edge_old", "edge_new"),
                old_ms=t["edge_old"].wall / EDGE_BLOCK, new_ms=t["edge_new"].wall / EDGE_BLOCK),
         figure("ab.vertex_normals_speedup", paired_ratio(t, "normals_old", "normals_new"), "x",
                f"vertex_normals time at {rev} / now (1 mesh, {vertices.shape[1]} V, 1 thread)",
-               max_abs_diff=normal_diff, old_ms=t["normals_old"].wall, new_ms=t["normals_new"].wall),
+               max_abs_diff=normal_diff, old_ms=t["normals_old"].wall, new_ms=t["normals_new"].wall,
+               cpu_estimate=cpu_ratio(t, "normals_old", "normals_new")),
     ]
 
 

@@ -18,6 +18,7 @@ class ExperimentCfg:
     seed: int = 0  # global seed: python, numpy, torch and data-loader workers
     device: str = "auto"  # 'auto' (cuda if available, else cpu) | 'cpu' | 'cuda' | 'cuda:N'
     deterministic: bool = True  # deterministic algorithms on CPU (cudnn.benchmark off when True)
+    num_threads: int = 0  # CPU compute threads of each process (0 = PyTorch default); see docs/benchmarks.md
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class LossCfg:
     smpl_joint_cam: float = 1.0  # L1 on root-relative 3D joints vs. joints of the GT mesh
     pose_param: float = 1.0  # L1 on axis-angle pose params vs. GT SMPL pose
     shape_param: float = 1.0  # L1 on betas vs. GT betas
+    pose_rep: str = "axis_angle"  # pose_param on 'axis_angle' (official) | 'rotmat' (no flip at pi; see docs/DESIGN.md)
 
 
 @dataclass(frozen=True)

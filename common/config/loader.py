@@ -189,6 +189,7 @@ _CHOICES = {
     ("body_model", "gender"): ("neutral", "male", "female"),
     ("model", "backbone"): ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
     ("model", "pose_head"): ("6d", "vposer"),
+    ("train.loss", "pose_rep"): ("axis_angle", "rotmat"),
     ("sefd", "mode"): ("baseline", "teacher", "student", "edge_input"),
     ("sefd", "edge_source"): ("canny", "rcf", "smpl_edge", "smpl_overlap"),
     ("sefd", "teacher_edge"): ("smpl_overlap", "smpl_edge"),
@@ -200,7 +201,10 @@ _CHOICES = {
 def validate(cfg: Config) -> None:
     """Cross-key checks that types alone cannot express."""
     for (section, key), choices in _CHOICES.items():
-        value = getattr(getattr(cfg, section), key)
+        node = cfg
+        for part in section.split("."):
+            node = getattr(node, part)
+        value = getattr(node, key)
         if choices and value not in choices:
             raise ConfigError(f"{section}.{key}: '{value}' is not one of {', '.join(choices)}")
     if cfg.data.input_size % 32:

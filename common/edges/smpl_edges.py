@@ -128,34 +128,32 @@ def shade_people(
     out_princpt = m[:, :2] @ princpt_t + m[:, 2]
     warped = [torch.cat([v[:, :2].float() @ mix.T, v[:, 2:].float()], dim=1) for v in people]
     faces_list = _as_faces(faces, len(people), device)
-    scene_ids = torch.full((height, width), -1, dtype=torch.long, device=device)
-    people_ids = torch.full((len(people), height, width), -1, dtype=torch.long, device=device)
-    offsets = np.cumsum([0] + [v.shape[0] for v in people[:-1]])
-    face_offsets = np.cumsum([0] + [f.shape[0] for f in faces_list[:-1]])
+    background = torch.full((height, width), float(style.background), device=device)
+    people_gray = background.expand(len(people), height, width).clone()
     shown = [i for i, v in enumerate(warped) if _may_cover(v, out_princpt, height, width)]
-    if shown:  # people whose projection misses the grid render nothing: skipped (exact)
-        scene, each = rasterize_face_ids([warped[i] for i in shown], [faces_list[i] for i in shown], (1.0, 1.0),
-                                         out_princpt, (height, width))
-        # ids into the shown people's faces -> ids into all people's concatenated faces (-1 stays -1)
-        global_id = torch.cat([torch.full((1,), -1, dtype=torch.long, device=device)] + [
-            torch.arange(faces_list[i].shape[0], device=device) + int(face_offsets[i]) for i in shown])
-        scene_ids = global_id[scene + 1]
-        people_ids[shown] = global_id[each + 1]
+    if not shown:  # nobody reaches the grid
+        return background, people_gray
+    # People whose projection misses the grid render nothing: skipped (exact). Face ids below index the
+    # concatenated faces of the shown people.
+    scene_ids, each_ids = rasterize_face_ids([warped[i] for i in shown], [faces_list[i] for i in shown],
+                                             (1.0, 1.0), out_princpt, (height, width))
+    verts = torch.cat([people[i].float() for i in shown])
+    offsets = np.cumsum([0] + [people[i].shape[0] for i in shown[:-1]])
+    shown_faces = torch.cat([faces_list[i] + int(o) for i, o in zip(shown, offsets)])
 
-    # Flat shading from true camera-frame normals (|n_z|: two-sided, robust to mirrored winding), computed for
-    # the visible faces only; table index 0 is the background (face id -1).
-    all_faces = torch.cat([f + int(o) for f, o in zip(faces_list, offsets)])
-    visible = torch.zeros(all_faces.shape[0] + 1, dtype=torch.bool, device=device)
+    # Flat shading from true camera-frame normals (|n_z|: two-sided, robust to mirrored winding), for the
+    # visible faces only; gray table entry 0 is the background (face id -1).
+    visible = torch.zeros(shown_faces.shape[0] + 1, dtype=torch.bool, device=device)
     visible[scene_ids.flatten() + 1] = True
-    visible[people_ids.flatten() + 1] = True
+    visible[each_ids.flatten() + 1] = True
     visible[0] = False
-    faces_seen = visible.nonzero().squeeze(1) - 1
-    verts = torch.cat([v.float() for v in people])
-    tri = verts[all_faces[faces_seen]]
+    seen = visible.nonzero().squeeze(1)
+    tri = verts[shown_faces[seen - 1]]
     normal = torch.nn.functional.normalize(torch.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], dim=-1), dim=-1)
-    table = torch.full((all_faces.shape[0] + 1,), float(style.background), device=device)
-    table[faces_seen + 1] = style.face_gray(normal[:, 2].abs())
-    return table[scene_ids + 1], table[people_ids + 1]
+    table = torch.full((shown_faces.shape[0] + 1,), float(style.background), device=device)
+    table[seen] = style.face_gray(normal[:, 2].abs())
+    people_gray[shown] = table[each_ids + 1]
+    return table[scene_ids + 1], people_gray
 
 
 def _may_cover(warped: Tensor, princpt: Tensor, height: int, width: int) -> bool:

@@ -1,10 +1,11 @@
 """Resolve the ``experiment.device`` string to a :class:`torch.device`."""
 from __future__ import annotations
 
-from common.errors import UserError
 import re
 
 import torch
+
+from common.errors import UserError
 
 
 class DeviceError(UserError, ValueError):
@@ -35,3 +36,15 @@ def resolve_device(spec: str = "auto", local_rank: int | None = None) -> torch.d
             f"experiment.device: cuda:{index} requested but only {torch.cuda.device_count()} GPU(s) are visible"
         )
     return torch.device("cuda", index)
+
+
+def configure_cpu_threads(num_threads: int) -> None:
+    """Set the intra-op CPU threads of this process (0 = keep PyTorch's default, one per core).
+
+    On a small CPU box that also runs data-loader workers (or other jobs), one compute thread is often several
+    times faster than two: OpenMP threads spin at every barrier while a worker holds the other core.
+    """
+    if num_threads < 0:
+        raise DeviceError(f"experiment.num_threads: {num_threads} must be >= 0 (0 = PyTorch default)")
+    if num_threads:
+        torch.set_num_threads(num_threads)

@@ -2,6 +2,7 @@
 from common.evaluation.evaluator import EvaluationError, Evaluator
 from common.evaluation.mesh_evaluator import MeshEvaluator
 from common.evaluation.metrics import mpjpe, mpvpe, pa_mpjpe
-from common.evaluation.registry import build_evaluator
+from common.evaluation.registry import build_evaluator, check_model_can_evaluate, dataset_records
 
-__all__ = ["EvaluationError", "Evaluator", "MeshEvaluator", "build_evaluator", "mpjpe", "mpvpe", "pa_mpjpe"]
+__all__ = ["EvaluationError", "Evaluator", "MeshEvaluator", "build_evaluator", "check_model_can_evaluate",
+           "dataset_records", "mpjpe", "mpvpe", "pa_mpjpe"]

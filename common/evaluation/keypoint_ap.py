@@ -112,18 +112,21 @@ class KeypointAPEvaluator(Evaluator):
 
     @classmethod
     def from_config(cls, cfg: Any, body_model: Any = None, output_dir: str | Path | None = None,
-                    split: str = "test") -> "KeypointAPEvaluator":
-        """For ``cfg.data.test_set`` in :data:`AP_TEST_SETS`; index order = the adapter's records."""
+                    split: str = "test", records: Sequence[Any] | None = None) -> "KeypointAPEvaluator":
+        """For ``cfg.data.test_set`` in :data:`AP_TEST_SETS`; index order = ``records`` (the test loader's
+        dataset), read with the adapter when not given."""
+        from data.adapters.mscoco import dataset_root
         from data.registry import adapter
 
         name = cfg.data.test_set
         if name not in AP_TEST_SETS:
             raise EvaluationError(f"KeypointAPEvaluator: no GT file known for '{name}' ({', '.join(AP_TEST_SETS)})")
         rel, convention, sigmas, area_from_bbox = AP_TEST_SETS[name]
-        records = adapter(name)(split, cfg, subset=cfg.data.test_subset)
+        if records is None:
+            records = adapter(name)(split, cfg, subset=cfg.data.test_subset)
         inputs = [(r.pose2d_input, r.pose2d_input_valid, r.pose2d_input_convention)
                   if r.pose2d_input is not None else None for r in records]
-        return cls(Path(cfg.data.roots[name]) / rel, convention, sigmas, area_from_bbox,
+        return cls(dataset_root(cfg, name) / rel, convention, sigmas, area_from_bbox,
                    [r.image_id for r in records], [r.person_id for r in records], inputs, output_dir,
                    cfg.test.allow_skipped, cfg.test.save_per_sample)
 
@@ -180,10 +183,10 @@ class KeypointAPEvaluator(Evaluator):
                                                         if a["num_keypoints"] > 0 and not a["iscrowd"])}
         crowd = {img["id"]: img.get("crowdIndex") for img in self.gt["images"]}
         if all(v is not None for v in crowd.values()) and crowd:
-            summary["ap_by_crowd_index"] = {
-                name: coco_keypoint_stats(self.gt, results, self.sigmas,
-                                          [i for i, c in crowd.items() if lo <= c < hi])["AP"]
-                for name, (lo, hi) in CROWD_INDEX_BINS.items()}
+            bins = {name: [i for i, c in crowd.items() if lo <= c < hi] for name, (lo, hi) in CROWD_INDEX_BINS.items()}
+            summary["ap_by_crowd_index"] = {  # None: no test image in that crowd-index range
+                name: coco_keypoint_stats(self.gt, results, self.sigmas, ids)["AP"] if ids else None
+                for name, ids in bins.items()}
         if self.input_poses is not None:
             items = []
             for r in rows:
@@ -192,5 +195,6 @@ class KeypointAPEvaluator(Evaluator):
                     xy, valid, conv = entry
                     kp, _ = convert_joints(np.asarray(xy, float), conv, self.convention)
                     items.append((r["image_id"], kp, float(np.mean(valid)) if len(valid) else 1.0))
-            summary["input_ap"] = coco_keypoint_stats(self.gt, self._results(items), self.sigmas)["AP"]
+            if items:  # no detector inputs (e.g. GT-derived inputs): no reference AP
+                summary["input_ap"] = coco_keypoint_stats(self.gt, self._results(items), self.sigmas)["AP"]
         return summary

@@ -173,8 +173,31 @@ class MeshEvaluator(Evaluator):
                 "gt_meshes": "gendered" if self.gt_body_models else "neutral"}
 
 
+_COUNT_KEYS = ("num_expected", "num_evaluated", "num_skipped", "num_duplicates", "num_unexpected", "num_samples")
+
+
+def _other_numbers(summary: Mapping[str, Any]) -> list[str]:
+    """'key: value' lines of a non-mesh summary's numbers (AP, PA-V2V, F-scores, ...), one level of nesting."""
+    def fmt(value: Any) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else "-" if value is None else str(value)
+
+    lines = []
+    for key, value in summary.items():
+        if key in _COUNT_KEYS or isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)):
+            lines.append(f"{key:<24}{fmt(value)}")
+        elif isinstance(value, Mapping) and value and all(isinstance(v, (int, float, type(None)))
+                                                          for v in value.values()):
+            lines.append(f"{key:<24}" + "  ".join(f"{k} {fmt(v)}" for k, v in value.items()))
+    return lines
+
+
 def format_summary(summary: Mapping[str, Any]) -> str:
-    """Plain-text table of a MeshEvaluator summary: samples, MPJPE, PA-MPJPE, MPVPE (mm), per stratum."""
+    """Plain-text table of a MeshEvaluator summary: samples, MPJPE, PA-MPJPE, MPVPE (mm), per stratum.
+
+    Summaries of other evaluators (keypoint AP, EHF, FreiHAND) print their numbers as 'key value' lines.
+    """
     def cell(value: Any) -> str:
         return f"{value:9.2f}" if isinstance(value, (int, float)) else f"{'-':>9}"
 
@@ -182,6 +205,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
              f" (skipped {summary.get('num_skipped')}, duplicates dropped {summary.get('num_duplicates')})"]
     if summary.get("headline_refused"):
         lines.append(f"NO HEADLINE NUMBERS: {summary['headline_refused']}")
+    if not all(k in summary for k in METRIC_KEYS):
+        return "\n".join(lines + _other_numbers(summary))
     lines.append(f"{'subset':<16}{'samples':>8}{'MPJPE':>9}{'PA-MPJPE':>9}{'MPVPE':>9}   (mm)")
     rows = [("all", summary)] + list((summary.get("strata") or {}).items())
     for name, numbers in rows:

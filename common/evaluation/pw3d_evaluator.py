@@ -10,6 +10,7 @@ prediction is ``preds['vertices']`` from the neutral model.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -85,12 +86,20 @@ class Pw3dEvaluator(MeshEvaluator):
                     records: Sequence[Any] | None = None) -> "Pw3dEvaluator":
         """Builder for the evaluator registry: gendered GT models from ``cfg.body_model`` when they exist.
 
-        ``records`` (the test dataset's records) enable the per-sequence breakdown.
+        ``records`` (the test dataset's records) enable the per-sequence breakdown and the count of people per
+        2D input source; crop and input source are read from ``data.adapter_options['3dpw']``.
         """
+        from data.adapters.mscoco import adapter_options
+
+        opts = adapter_options(cfg, "3dpw")
+        pose_source = str(opts.get("pose_source") or "subset default")
+        if records is not None:  # what the adapter actually used, person by person (HigherHRNet falls back)
+            counts = Counter(str(r.meta.get("pose_source", "?")) for r in records)
+            pose_source = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         return cls(body_model, sequences=[r.sequence for r in records] if records is not None else None,
                    gt_body_models=gendered_gt_models(cfg, next(iter(body_model.buffers()), torch.empty(0)).device),
-                   subset=cfg.data.test_subset or "test",
-                   output_dir=output_dir, allow_skipped=cfg.test.allow_skipped,
+                   subset=cfg.data.test_subset or "test", crop=str(opts.get("crop", "pose2d")),
+                   pose_source=pose_source, output_dir=output_dir, allow_skipped=cfg.test.allow_skipped,
                    save_per_sample=cfg.test.save_per_sample)
 
     def process_rows(self, batch: Mapping[str, Any], preds: Mapping[str, Any]) -> list[dict]:

@@ -45,6 +45,7 @@ class CrowdNetRegressor(nn.Module):
         num_input_joints, heatmap_sigma: input heatmaps (30 joints, sigma in heatmap cells).
         depth_bins, graph_hidden, graph_blocks: PositionNet / RotationNet sizes (official 8, 128, 4).
         loss_weights: weights of the seven terms.
+        pose_loss_rep: 'axis_angle' (official) or 'rotmat': how the pose_param term compares rotations.
         focal_at_256: virtual focal (px) at a 256 crop; camera_3d_size: person extent (m) for the depth scale;
         bbox_3d_size: depth range (m) of the PositionNet volume.
         return_features: add ``features`` {layer1..layer4} to the predictions (distillation).
@@ -53,7 +54,7 @@ class CrowdNetRegressor(nn.Module):
     def __init__(self, body_model: nn.Module, backbone: str = "resnet50", input_size: int = 256,
                  in_channels: int = 3, pretrained: str = "", pose_head: str = "6d", vposer_path: str = "",
                  num_input_joints: int = 30, heatmap_sigma: float = 2.5, depth_bins: int = 8,
-                 graph_hidden: int = 128, graph_blocks: int = 4, loss_weights: LossWeights = LossWeights(),
+                 graph_hidden: int = 128, graph_blocks: int = 4, loss_weights: LossWeights = LossWeights(), pose_loss_rep: str = "axis_angle",
                  focal_at_256: float = 5000.0, camera_3d_size: float = 2.5, bbox_3d_size: float = 2.0,
                  return_features: bool = False) -> None:
         super().__init__()
@@ -66,6 +67,7 @@ class CrowdNetRegressor(nn.Module):
         self.heatmap_sigma, self.return_features = heatmap_sigma, return_features
         self.volume_shape = (depth_bins, input_size // 32, input_size // 32)
         self.loss_weights = loss_weights
+        self.pose_loss_rep = pose_loss_rep
         self.focal = focal_at_256 * input_size / 256.0
         self.camera_3d_size, self.bbox_3d_size = camera_3d_size, bbox_3d_size
 
@@ -84,7 +86,8 @@ class CrowdNetRegressor(nn.Module):
                    pretrained=m.pretrained, pose_head=m.pose_head, vposer_path=m.vposer_path,
                    num_input_joints=m.num_input_joints, heatmap_sigma=m.heatmap_sigma, depth_bins=m.depth_bins,
                    graph_hidden=m.graph_hidden, graph_blocks=m.graph_blocks,
-                   loss_weights=LossWeights.from_config(cfg.train.loss), return_features=return_features)
+                   loss_weights=LossWeights.from_config(cfg.train.loss), pose_loss_rep=cfg.train.loss.pose_rep,
+                   return_features=return_features)
 
     def _init_heads(self) -> None:
         """Official init (conv N(0, 0.001), bias 0); rotation biases start at the identity rotation."""
@@ -168,4 +171,4 @@ class CrowdNetRegressor(nn.Module):
     def losses(self, batch: dict, preds: dict) -> dict[str, Tensor]:
         """The seven weighted 3DCrowdNet terms (common/models/losses.py); the trainer sums them."""
         return crowdnet_losses(batch, preds, self.gt_mesh_joints(batch), self.loss_weights, self.input_size,
-                               self.volume_shape, self.focal, self.bbox_3d_size)
+                               self.volume_shape, self.focal, self.bbox_3d_size, pose_rep=self.pose_loss_rep)

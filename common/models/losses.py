@@ -12,6 +12,8 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
+from common.geometry.rotations import axis_angle_to_matrix
+
 # crowdnet30 index of each graph15 joint (Pelvis, L_Hip, R_Hip, L_Knee, R_Knee, L_Ankle, R_Ankle, Neck, Head_top,
 # L_Shoulder, R_Shoulder, L_Elbow, R_Elbow, L_Wrist, R_Wrist)
 GRAPH15_IN_CROWDNET30 = (0, 1, 2, 4, 5, 7, 8, 12, 29, 16, 17, 18, 19, 20, 21)
@@ -47,6 +49,11 @@ def masked_l1(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     target = torch.where(mask, torch.nan_to_num(target.to(pred.dtype)), pred.detach())
     diff = (pred - target).abs() * mask
     return diff.sum() / mask.sum().clamp(min=1)
+
+
+def _pose_matrices(pose: Tensor) -> Tensor:
+    """(B, 72) axis-angle -> (B, 24, 9) flattened rotation matrices."""
+    return axis_angle_to_matrix(pose.reshape(pose.shape[0], -1, 3)).flatten(2)
 
 
 def depth_to_volume(z_rel: Tensor, depth_bins: int, bbox_3d_size: float) -> Tensor:
@@ -96,7 +103,8 @@ def fit_translation(joints: Tensor, joints2d: Tensor, weight: Tensor, focal: flo
 
 def crowdnet_losses(batch: dict, preds: dict, gt_mesh_joints: Tensor | None, weights: LossWeights,
                     input_size: int, volume_shape: tuple[int, int, int], focal: float,
-                    bbox_3d_size: float = 2.0, supervise_all_pose: bool = False) -> dict[str, Tensor]:
+                    bbox_3d_size: float = 2.0, supervise_all_pose: bool = False,
+                    pose_rep: str = "axis_angle") -> dict[str, Tensor]:
     """The seven 3DCrowdNet terms, weighted.
 
     Args:
@@ -110,6 +118,9 @@ def crowdnet_losses(batch: dict, preds: dict, gt_mesh_joints: Tensor | None, wei
         focal: virtual-camera focal (px) at this input size (principal point S/2).
         bbox_3d_size: metric depth range (m) covered by the volume's depth axis.
         supervise_all_pose: False (official) leaves feet, wrists and hands out of the pose term.
+        pose_rep: 'axis_angle' (official: L1 on the 72 axis-angle numbers) or 'rotmat' (L1 on the 24 rotation
+            matrices). Axis-angle jumps at pi: an upright person's root rotation in the y-down camera is a
+            half-turn, where (pi, 0, 0) and (-pi, 0, 0) are the same rotation but far apart in L1.
     Returns:
         {term: weighted scalar}.
     """
@@ -152,7 +163,11 @@ def crowdnet_losses(batch: dict, preds: dict, gt_mesh_joints: Tensor | None, wei
     pose_mask = torch.ones(24, device=pose.device)
     if not supervise_all_pose:
         pose_mask[list(UNSUPERVISED_POSE_JOINTS)] = 0
-    pose_mask = (smpl_valid[:, None] * pose_mask[None]).repeat_interleave(3, dim=1)
-    out["pose_param"] = masked_l1(pose, batch["smpl_pose"], pose_mask)
+    pose_mask = smpl_valid[:, None] * pose_mask[None]  # (B, 24)
+    if pose_rep == "rotmat":
+        gt_pose = torch.nan_to_num(batch["smpl_pose"].to(pose.dtype))
+        out["pose_param"] = masked_l1(_pose_matrices(pose), _pose_matrices(gt_pose), pose_mask[..., None])
+    else:
+        out["pose_param"] = masked_l1(pose, batch["smpl_pose"], pose_mask.repeat_interleave(3, dim=1))
     out["shape_param"] = masked_l1(preds["betas"], batch["smpl_betas"], smpl_valid[:, None])
     return {f.name: getattr(weights, f.name) * out[f.name] for f in fields(LossWeights)}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.config import ConfigError
 from data.mapper import Mapper
 from data.records import PersonRecord
 from data.registry import RecordDataset
@@ -85,7 +86,8 @@ def load_synthetic_records(split: str, cfg, subset: str = "", body_model=None) -
     """Adapter: records of the synthetic ``split`` ('train' | 'test'); ``subset`` selects an occlusion stratum
     ('low_occlusion' | 'mid_occlusion' | 'high_occlusion'; '' = all)."""
     if subset not in SUBSETS:
-        raise ValueError(f"synthetic: unknown subset '{subset}'; known: {', '.join(s or repr('') for s in SUBSETS)}")
+        raise ConfigError(f"data.test_subset: unknown synthetic subset '{subset}'; known: "
+                          f"{', '.join(s or repr('') for s in SUBSETS)}")
     records = records_from_annotations(synthetic_split_dir(split, cfg, body_model), split)
     if subset:
         stratum = subset.split("_")[0]
