@@ -24,7 +24,7 @@ from typing import Callable
 
 import torch
 
-from tool.benchmark import BATCH, SIZE, Workbench, cpu_ratio, figure, interleaved, paired_ratio
+from tool.benchmark import BATCH, SIZE, Workbench, best_ratio, figure, interleaved, paired_ratio
 
 CANNY_BATCH = 16
 EDGE_BLOCK = 8  # overlap edges per timed call
@@ -86,12 +86,12 @@ def sefd_section(bench: Workbench, rounds: int, against: str = "") -> list[dict]
     images = bench.collate(bench.dataset, CANNY_BATCH)["img"]
     gray = bench.edge_cfg.sefd.gray
     t = interleaved({"canny": lambda: canny_edge_channel(images, gray=gray), "overlap": mapper_edges(bench, EDGE_BLOCK),
-                     "regressor": bench.regressor_step, "student": student_step(bench)},
+                     "regressor": bench.regressor_step(), "student": student_step(bench)},
                     rounds, bench.sync, threads={"overlap": 1})
     canny_frac = paired_ratio(t, "canny", "regressor", CANNY_BATCH)  # ms per image / ms per step
     overlap_frac = paired_ratio(t, "overlap", "regressor", EDGE_BLOCK)
     student_ratio = paired_ratio(t, "regressor", "student")  # student steps/s / regressor steps/s
-    step, threads = t["regressor"].wall, torch.get_num_threads()
+    step = t["regressor"].wall
     found = [
         figure("sefd.canny_ms_per_image", t["canny"].wall / CANNY_BATCH, "ms",
                f"Canny channel, batch {CANNY_BATCH} {SIZE}x{SIZE}, per image", cpu_ms=t["canny"].cpu / CANNY_BATCH),
@@ -101,12 +101,12 @@ def sefd_section(bench: Workbench, rounds: int, against: str = "") -> list[dict]
         figure("sefd.student_step_ms", t["student"].wall, "ms", f"SEFD student training step, batch {BATCH}"),
         figure("sefd.canny_vs_step", canny_frac, "x", "Canny ms per image / regressor step ms (batch 8)", "<= 0.02",
                canny_frac <= 0.02, per_image_fraction=canny_frac * BATCH,
-               cpu_estimate=cpu_ratio(t, "canny", "regressor", CANNY_BATCH)),
+               best=best_ratio(t, "canny", "regressor", CANNY_BATCH)),
         figure("sefd.overlap_edge_vs_step", overlap_frac, "x", "overlap edge ms per sample / regressor step ms",
                "<= 0.10", overlap_frac <= 0.10, per_image_fraction=overlap_frac * BATCH,
-               cpu_estimate=cpu_ratio(t, "overlap", "regressor", EDGE_BLOCK, threads)),
+               best=best_ratio(t, "overlap", "regressor", EDGE_BLOCK)),
         figure("sefd.student_vs_regressor", student_ratio, "x", "student steps/s / regressor steps/s (same batch)",
-               ">= 0.7", student_ratio >= 0.7, cpu_estimate=cpu_ratio(t, "regressor", "student")),
+               ">= 0.7", student_ratio >= 0.7, best=best_ratio(t, "regressor", "student")),
     ]
     if against:
         found += revision_figures(bench, rounds, against)
@@ -156,12 +156,12 @@ def revision_figures(bench: Workbench, rounds: int, rev: str) -> list[dict]:
     return [
         figure("ab.overlap_edge_speedup", paired_ratio(t, "edge_old", "edge_new"), "x",
                f"overlap edge time at {rev} / now (1 thread)", max_abs_diff=edge_diff,
-               cpu_estimate=cpu_ratio(t, "edge_old", "edge_new"),
+               best=best_ratio(t, "edge_old", "edge_new"),
                old_ms=t["edge_old"].wall / EDGE_BLOCK, new_ms=t["edge_new"].wall / EDGE_BLOCK),
         figure("ab.vertex_normals_speedup", paired_ratio(t, "normals_old", "normals_new"), "x",
                f"vertex_normals time at {rev} / now (1 mesh, {vertices.shape[1]} V, 1 thread)",
                max_abs_diff=normal_diff, old_ms=t["normals_old"].wall, new_ms=t["normals_new"].wall,
-               cpu_estimate=cpu_ratio(t, "normals_old", "normals_new")),
+               best=best_ratio(t, "normals_old", "normals_new")),
     ]
 
 

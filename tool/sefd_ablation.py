@@ -43,6 +43,7 @@ def run_config(method: str, seed: int, args: argparse.Namespace, subset: str = "
             f"train.lr_steps=[{args.epochs - 1 if args.epochs > 1 else ''}]", f"data.input_size={args.input_size}",
             f"data.batch_size={args.batch_size}", f"data.num_workers={args.num_workers}", "train.eval_every=0",
             "train.image_log_every=0", "train.log_every=20", f"data.test_subset={subset}",
+            f"experiment.num_threads={args.threads}",
             f"sefd.edge_dir={'' if args.on_the_fly else out / 'edges'}",
             f"sefd.teacher_ckpt={out / 'runs' / f'teacher_seed{seed}'}", *args.opts]
     return load_config(REPO / "configs" / f"sefd_{method}.yaml", opts)
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input-size", type=int, default=96)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--num-workers", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest on a busy box)")
+    parser.add_argument("--threads", type=int, default=1, help="experiment.num_threads (1 is fastest on a busy box)")
     parser.add_argument("--on-the-fly", action="store_true", help="render teacher edges in the mapper")
     parser.add_argument("--out", default="output/sefd_ablation")
     parser.add_argument("--doc", default="docs/sefd_ablation.md")
@@ -224,12 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--report-only"]
     command = " ".join(["python -m tool.sefd_ablation", *map(shlex.quote, given)])
-    import torch
-
-    torch.set_num_threads(args.threads)
     results = Path(args.out) / "results.jsonl"
     results.parent.mkdir(parents=True, exist_ok=True)
     if not (args.on_the_fly or args.report_only):
+        from common.engine import configure_cpu_threads
+
+        configure_cpu_threads(args.threads)  # the runs set it again from experiment.num_threads
         precompute_edges(args)
     rows = read_results(results)
     for seed in [] if args.report_only else args.seeds:
