@@ -205,12 +205,19 @@ def demo_config(cfg_file: str | None, ckpt: str | None, opts: Sequence[str]):
 
 
 def load_model(cfg, ckpt: str | None, device):
-    """The regressor of ``cfg`` on ``device`` in eval mode, with ``ckpt`` (ours or official) loaded."""
+    """The network ``sefd.mode`` selects (the same builder as main/test.py) on ``device`` in eval mode, with
+    ``ckpt`` (ours or official) loaded. Edge channels (Canny / RCF) are computed by the model from the crop;
+    the SMPL edge sources need GT bodies of every person, which a demo image does not have."""
     from common.body_models import body_model_from_config
     from common.engine import load_model_weights
-    from common.models.build import build_model
+    from common.models.build import build_experiment_model
 
-    model = build_model(cfg, body_model_from_config(cfg, kind="smpl"))
+    uses_gt_edges = cfg.sefd.mode == "teacher" or (cfg.sefd.mode in ("edge_input", "student")
+                                                  and cfg.sefd.edge_source in ("smpl_edge", "smpl_overlap"))
+    if uses_gt_edges:
+        raise UserError(f"sefd.mode={cfg.sefd.mode} with edge {cfg.sefd.edge_source!r}/{cfg.sefd.teacher_edge!r}: "
+                        "the demo has no GT bodies to render SMPL edges from; use a canny or rcf edge source")
+    model = build_experiment_model(cfg, body_model_from_config(cfg, kind="smpl"), training=False)
     if ckpt:
         meta = load_model_weights(ckpt, model)
         print(f"loaded {ckpt} (epoch {meta.get('epoch', '?')})")
@@ -277,19 +284,13 @@ def load_inputs(args: argparse.Namespace) -> tuple[Path, np.ndarray, list[np.nda
     return image_path, image, people, json_path
 
 
-def predict(model, crops: list[PersonCrop], edge_source: str, device) -> dict:
-    """One batch of all crops through the model (a Canny edge channel for 4-channel SEFD models) -> predictions."""
+def predict(model, crops: list[PersonCrop], device) -> dict:
+    """One batch of all crops through the model -> predictions (4-channel models add their edge channel)."""
     import torch
 
     batch = {"img": torch.as_tensor(np.stack([c.crop.transpose(2, 0, 1) for c in crops])),
              "pose2d": torch.as_tensor(np.stack([c.pose2d for c in crops])),
              "pose2d_valid": torch.as_tensor(np.stack([c.pose2d_valid for c in crops]))}
-    if model.in_channels == 4:
-        if edge_source != "canny":
-            raise UserError(f"sefd.edge_source={edge_source!r}: the demo computes only 'canny' edges")
-        from common.edges.canny import canny_edge_channel
-
-        batch["edge"] = canny_edge_channel(batch["img"])
     with torch.no_grad():
         return model({k: v.to(device) for k, v in batch.items()})
 
@@ -349,10 +350,11 @@ def run_demo(args: argparse.Namespace) -> list[Path]:
     if crops:
         device = resolve_device(cfg.experiment.device)
         model = load_model(cfg, args.ckpt, device)
-        preds = {k: v.detach().cpu() for k, v in predict(model, crops, cfg.sefd.edge_source, device).items()
+        regressor = getattr(model, "student", model)  # SEFD wrappers hold the regressor as .student
+        preds = {k: v.detach().cpu() for k, v in predict(model, crops, device).items()
                  if hasattr(v, "detach")}
-        files, results["people"] = write_meshes(out_dir, stem, image, crops, preds, model.faces.cpu().numpy(),
-                                                model.focal, cfg.data.input_size)
+        files, results["people"] = write_meshes(out_dir, stem, image, crops, preds, regressor.faces.cpu().numpy(),
+                                                regressor.focal, cfg.data.input_size)
         written += files
     else:
         print(f"warning: no person of {image_path.name} could be reconstructed", file=sys.stderr)

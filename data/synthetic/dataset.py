@@ -101,4 +101,5 @@ class SyntheticCrowds(RecordDataset):
 
     def __init__(self, split: str, cfg, train: bool, body_model=None, subset: str = ""):
         records = load_synthetic_records(split, cfg, subset, body_model)
-        super().__init__(records, Mapper.from_config(cfg, train, body_model=body_model), "synthetic")
+        mapper = Mapper.from_config(cfg, train, body_model=body_model, dataset="synthetic", split=split)
+        super().__init__(records, mapper, "synthetic")
