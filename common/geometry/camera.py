@@ -19,13 +19,17 @@ from torch import Tensor
 _WHERE = "common/geometry/camera.py"
 
 
-def _as_batched_pair(x: Tensor | Sequence[float], batch: int, like: Tensor, name: str) -> Tensor:
-    """(2,) or (B, 2) -> (B, 2) on like's device/dtype."""
-    t = torch.as_tensor(x, dtype=like.dtype, device=like.device)
+def as_batched_pair(x: Tensor | Sequence[float], batch: int, like: Tensor, name: str,
+                    dtype: torch.dtype | None = None, where: str = _WHERE) -> Tensor:
+    """Intrinsics given as (2,) or (B, 2) -> (B, 2) on like's device (dtype: ``dtype`` or like's).
+
+    Raises ValueError naming ``where`` and ``name`` for any other shape.
+    """
+    t = torch.as_tensor(x, dtype=dtype or like.dtype, device=like.device)
     if t.shape == (2,):
         t = t.expand(batch, 2)
     if t.shape != (batch, 2):
-        raise ValueError(f"{_WHERE}: {name} must be (2,) or (B, 2) with B = {batch}, got {tuple(t.shape)}")
+        raise ValueError(f"{where}: {name} must be (2,) or (B, 2) with B = {batch}, got {tuple(t.shape)}")
     return t
 
 
@@ -43,8 +47,8 @@ def perspective_project(points: Tensor, focal: Tensor, princpt: Tensor, min_dept
     if points.ndim != 3 or points.shape[-1] != 3:
         raise ValueError(f"{_WHERE}: points must be (B, N, 3), got {tuple(points.shape)}")
     batch = points.shape[0]
-    f = _as_batched_pair(focal, batch, points, "focal")
-    c = _as_batched_pair(princpt, batch, points, "princpt")
+    f = as_batched_pair(focal, batch, points, "focal")
+    c = as_batched_pair(princpt, batch, points, "princpt")
     z = points[..., 2:]
     z = torch.where(z.abs() < min_depth, torch.full_like(z, min_depth), z)
     return points[..., :2] / z * f[:, None] + c[:, None]

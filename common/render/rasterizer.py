@@ -20,6 +20,8 @@ from typing import Iterator, NamedTuple, Sequence
 import torch
 from torch import Tensor
 
+from common.geometry.camera import as_batched_pair
+
 _WHERE = "common/render/rasterizer.py"
 _EMPTY_KEY = torch.iinfo(torch.int64).max
 _LOW32 = 0xFFFFFFFF
@@ -59,12 +61,8 @@ class _FaceSetup:
 
 
 def _as_camera(x: Tensor | Sequence[float], batch: int, like: Tensor, name: str) -> Tensor:
-    t = torch.as_tensor(x, dtype=torch.float32, device=like.device)
-    if t.shape == (2,):
-        t = t.expand(batch, 2)
-    if t.shape != (batch, 2):
-        raise ValueError(f"{_WHERE}: {name} must be (2,) or (B, 2) with B = {batch}, got {tuple(t.shape)}")
-    return t
+    """Intrinsics (2,) or (B, 2) -> (B, 2) float32 (the rasterizer works in float32)."""
+    return as_batched_pair(x, batch, like, name, dtype=torch.float32, where=_WHERE)
 
 
 def _check_mesh(vertices: Tensor, faces: Tensor, image_size: Sequence[int]) -> None:
