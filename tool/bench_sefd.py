@@ -96,7 +96,8 @@ def sefd_section(bench: Workbench, rounds: int, against: str = "") -> list[dict]
         figure("sefd.canny_ms_per_image", t["canny"].wall / CANNY_BATCH, "ms",
                f"Canny channel, batch {CANNY_BATCH} {SIZE}x{SIZE}, per image", cpu_ms=t["canny"].cpu / CANNY_BATCH),
         figure("sefd.overlap_edge_ms_per_sample", t["overlap"].wall / EDGE_BLOCK, "ms",
-               "on-the-fly SMPL overlap edge per sample (data/edge_maps.py), 1 thread", cpu_ms=t["overlap"].cpu / EDGE_BLOCK),
+               "on-the-fly SMPL overlap edge per sample (data/edge_maps.py), 1 thread",
+               cpu_ms=t["overlap"].cpu / EDGE_BLOCK),
         figure("sefd.regressor_step_ms", step, "ms", f"baseline regressor training step, batch {BATCH}"),
         figure("sefd.student_step_ms", t["student"].wall, "ms", f"SEFD student training step, batch {BATCH}"),
         figure("sefd.canny_vs_step", canny_frac, "x", "Canny ms per image / regressor step ms (batch 8)", "<= 0.02",
@@ -148,7 +149,8 @@ def revision_figures(bench: Workbench, rounds: int, rev: str) -> list[dict]:
         vertices = bench.cpu_body(global_orient=inputs[0][0][:, :3], body_pose=inputs[0][0][:, 3:],
                                   betas=inputs[0][1]).vertices[:1]
     faces = bench.cpu_body.faces
-    normal_diff = float((shading.vertex_normals(vertices, faces) - old_shading.vertex_normals(vertices, faces)).abs().max())
+    normals_now, normals_old = shading.vertex_normals(vertices, faces), old_shading.vertex_normals(vertices, faces)
+    normal_diff = float((normals_now - normals_old).abs().max())
     t = interleaved({"edge_new": new, "edge_old": old,
                      "normals_new": lambda: shading.vertex_normals(vertices, faces),
                      "normals_old": lambda: old_shading.vertex_normals(vertices, faces)},
