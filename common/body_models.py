@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from common.body_lbs import has_zero_posedirs, smpl_skin_without_pose_blend
 from common.open_model.official_files import find_model_file, load_model_arrays, official_regressors
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class BodyModel(torch.nn.Module):
         self._regressor_names = dict(regressor_names)
         self._kinematic_names = list(joint_names)
         self._missing = dict(missing or {})
+        self._skip_pose_blend = kind == "smpl" and has_zero_posedirs(layer)  # exact shortcut, common/body_lbs.py
 
     def forward(self, global_orient: Tensor, body_pose: Tensor, betas: Tensor, transl: Tensor | None = None,
                 **extra: Tensor) -> BodyOutput:
@@ -68,6 +70,9 @@ class BodyModel(torch.nn.Module):
             transl = global_orient.new_zeros(batch, 3)
         if self.kind == "mano":
             out = self.layer(global_orient=global_orient, hand_pose=body_pose, betas=betas, transl=transl)
+        elif self.kind == "smpl" and self._skip_pose_blend:
+            verts, joints = smpl_skin_without_pose_blend(self.layer, global_orient, body_pose, betas, transl)
+            return BodyOutput(vertices=verts, joints=joints)
         elif self.kind == "smpl":
             out = self.layer(global_orient=global_orient, body_pose=body_pose, betas=betas, transl=transl)
         else:

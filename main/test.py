@@ -20,6 +20,9 @@ from common.config import load_config, to_dict
 from common.engine import (CheckpointError, DistInfo, cleanup_distributed, evaluate, init_distributed,
                            load_model_weights, seed_everything, configure_cpu_threads)
 from common.engine.checkpoint import read_checkpoint
+from common.engine.logger import write_json
+from common.engine.reference_eval import (REFERENCE_METRICS, evaluate_references, reference_scalars,
+                                          reference_table)
 from common.errors import UserError
 from common.evaluation import build_evaluator, check_model_can_evaluate, dataset_records
 from common.evaluation.mesh_evaluator import format_summary
@@ -88,12 +91,24 @@ def run_test(cfg: Any, info: DistInfo, ckpt: str, out_dir: Path,
     else:
         say("warning: no checkpoint given (--ckpt / test.ckpt): evaluating the UNTRAINED model "
             "(reference numbers only)")
-    evaluator = build_evaluator(cfg, eval_body, out_dir, records=dataset_records(loader))
+    records = dataset_records(loader)
+    evaluator = build_evaluator(cfg, eval_body, out_dir, records=records)
     summary = evaluate(model, loader, evaluator, info.device, out_dir, progress)
     say(f"{cfg.data.test_set}{'/' + cfg.data.test_subset if cfg.data.test_subset else ''}: "
         f"{ckpt or 'untrained model'}")
     say(format_summary(summary))
     say(f"wrote {out_dir / 'metrics.json'}" + (" and per_sample.jsonl" if cfg.test.save_per_sample else ""))
+    if cfg.test.references and all(k in summary for k in REFERENCE_METRICS):
+        from data.train_poses import train_smpl_poses
+
+        refs = evaluate_references(eval_body, train_smpl_poses(cfg), loader,
+                                   lambda folder: build_evaluator(cfg, eval_body, folder, records=records),
+                                   info.device, out_dir / "references")
+        if info.is_main:
+            write_json(out_dir / "references.json", refs)
+        say("constant-prediction references (common/evaluation/references.py):")
+        say(reference_table(summary, refs))
+        summary = {**summary, "references": reference_scalars(refs)}
     return summary
 
 

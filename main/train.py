@@ -20,10 +20,12 @@ import torch
 
 from common.config import load_config, save_config
 from common.engine import (DistInfo, RunLogger, TrainState, build_grad_scaler,
-                           build_optimizer, build_scheduler, cleanup_distributed, fit, init_distributed,
+                           build_optimizer, build_scheduler, cleanup_distributed, fit, init_distributed, iterations_per_epoch,
                            load_checkpoint, resolve_resume, seed_everything, configure_cpu_threads, wrap_model)
 from common.engine.checkpoint import list_checkpoints
 from common.engine.logger import write_json
+from common.engine.reference_eval import evaluate_references, reference_scalars, reference_table
+from common.engine.trainer import log_metrics
 from common.errors import UserError
 from common.evaluation import build_evaluator, check_model_can_evaluate, dataset_records
 
@@ -92,6 +94,22 @@ def build_components(cfg: Any, info: DistInfo) -> Components:
     return Components(model, eval_body, train_loader, test_loader, visualize)
 
 
+def log_references(cfg: Any, parts: Components, run_dir: Path, info: DistInfo, logger: RunLogger) -> None:
+    """Score the constant-prediction references once (same evaluator as the periodic evaluation) and log them:
+    ``eval/references.json``, metrics.jsonl records of split 'reference' and tensorboard scalars at step 0."""
+    from data.train_poses import smpl_poses_of
+
+    records = dataset_records(parts.test_loader)
+    refs = evaluate_references(parts.eval_body_model, smpl_poses_of(parts.train_loader.dataset.datasets),
+                               parts.test_loader,
+                               lambda folder: build_evaluator(cfg, parts.eval_body_model, folder, records=records),
+                               info.device, run_dir / "eval" / "references")
+    if info.is_main:
+        write_json(run_dir / "eval" / "references.json", refs)
+        log_metrics(logger, reference_scalars(refs), 0, "reference")
+    logger.info("constant-prediction references on the test split:\n" + reference_table(None, refs))
+
+
 def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components] = build_components,
           progress: bool = True) -> TrainState:
     """Set up the run folder, build everything, resume if asked, train, write summary.json."""
@@ -107,7 +125,7 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
     configure_cpu_threads(cfg.experiment.num_threads)
     parts = build(cfg, info)
     optimizer = build_optimizer(parts.model, cfg.train)
-    scheduler = build_scheduler(optimizer, cfg.train)
+    scheduler = build_scheduler(optimizer, cfg.train, iterations_per_epoch(len(parts.train_loader), cfg.train.max_iters_per_epoch))
     scaler = build_grad_scaler(cfg.train.amp, info.device)
     state = TrainState()
     if resume is not None:
@@ -119,6 +137,8 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
     evaluator = (build_evaluator(cfg, parts.eval_body_model, run_dir / "eval",
                                  records=dataset_records(parts.test_loader))
                  if parts.test_loader is not None else None)
+    if evaluator is not None and cfg.test.references and resume is None:
+        log_references(cfg, parts, run_dir, info, logger)
     logger.info(f"run {run_dir}: device {info.device}, {info.world_size} process(es), "
                 f"{sum(p.numel() for p in parts.model.parameters() if p.requires_grad)} trainable parameters")
     if cfg.sefd.mode != "baseline":

@@ -149,3 +149,20 @@ def test_official_mano_from_a_stand_in_file(tmp_path):
     assert model.joint_names()[:2] == ["wrist", "index1"]
     with pytest.raises(KeyError, match="no joint regressor"):
         model.regress(out.vertices, "coco17")
+
+
+def test_zero_posedirs_shortcut_equals_smplx_forward():
+    """The open model has zero pose blend shapes: the shortcut must match smplx's full lbs exactly."""
+    from common.body_lbs import smpl_skin_without_pose_blend
+    from common.body_models import build_body_model
+
+    body = build_body_model("smpl", source="open")
+    assert body._skip_pose_blend
+    gen = torch.Generator().manual_seed(0)
+    pose, betas = torch.randn(3, 72, generator=gen) * 0.5, torch.randn(3, 10, generator=gen)
+    transl = torch.randn(3, 3, generator=gen)
+    ref = body.layer(global_orient=pose[:, :3], body_pose=pose[:, 3:], betas=betas, transl=transl)
+    verts, joints = smpl_skin_without_pose_blend(body.layer, pose[:, :3], pose[:, 3:], betas, transl)
+    assert torch.allclose(verts, ref.vertices, atol=1e-5) and torch.allclose(joints, ref.joints[:, :24], atol=1e-5)
+    out = body(global_orient=pose[:, :3], body_pose=pose[:, 3:], betas=betas, transl=transl)
+    assert torch.allclose(out.vertices, ref.vertices, atol=1e-5)

@@ -10,7 +10,8 @@ from common.models.losses import GRAPH15_IN_CROWDNET30, depth_to_volume, fit_tra
 from common.nets.vposer import VPoserV1
 from model_fixtures import TinySMPL, random_batch
 
-TERMS = ("joint_img", "smpl_joint_img", "joint_proj", "joint_cam", "smpl_joint_cam", "pose_param", "shape_param")
+TERMS = ("joint_img", "smpl_joint_img", "joint_proj", "joint_cam", "smpl_joint_cam", "pose_param", "shape_param",
+         "root_param")
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +136,17 @@ def test_losses_are_zero_for_a_perfect_prediction(body_model):
     wrong = _perfect_predictions(model, batch)
     wrong["joints_proj"] = wrong["joints_proj"] + 32.0  # one volume cell at S = 128
     assert model.losses(batch, wrong)["joint_proj"].item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_root_param_term_sees_only_the_global_orientation(body_model):
+    model = CrowdNetRegressor(body_model, backbone="resnet18", input_size=128,
+                              loss_weights=LossWeights(root_param=2.0))
+    batch = random_batch(body_model, 3, 128, seed=4)
+    wrong = _perfect_predictions(model, batch)
+    wrong["body_pose"] = wrong["body_pose"] + 0.3
+    assert model.losses(batch, wrong)["root_param"].item() < 1e-5
+    wrong["root_pose"] = wrong["root_pose"] + 0.3
+    assert model.losses(batch, wrong)["root_param"].item() > 0.05
 
 
 def test_losses_with_empty_masks_are_zero_finite_and_differentiable(body_model):

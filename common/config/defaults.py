@@ -71,6 +71,9 @@ class ModelCfg:
     pretrained: str = ""  # '' = random init | 'imagenet' (torchvision weights; needs a download) | path to .pth
     pose_head: str = "6d"  # '6d': per-joint 6D rotations (no licensed file) | 'vposer': VPoser v1 decoder
     vposer_path: str = ""  # VPoser v1 checkpoint (the user's file), used when pose_head='vposer'
+    zero_init_residual: bool = False  # random-init backbone: residual blocks start as identity (last BN gamma 0)
+    mean_params: str = ""  # SPIN-layout mean SMPL params the heads start from ('' = official identity init); the
+    # embedded world's: assets/mean_params_open.npz (tool/make_mean_params.py); relative paths: cwd, then repo root
     num_input_joints: int = 30  # input 2D joints rendered as heatmaps (3DCrowdNet: 30)
     heatmap_sigma: float = 2.5  # Gaussian sigma (heatmap px) of the input joint heatmaps
     depth_bins: int = 8  # PositionNet depth bins (the 8x8x8 volume of 3DCrowdNet)
@@ -88,6 +91,7 @@ class LossCfg:
     smpl_joint_cam: float = 1.0  # L1 on root-relative 3D joints vs. joints of the GT mesh
     pose_param: float = 1.0  # L1 on axis-angle pose params vs. GT SMPL pose
     shape_param: float = 1.0  # L1 on betas vs. GT betas
+    root_param: float = 0.0  # L1 on the global-orientation rotation matrix alone (0 = official: only inside pose_param)
     pose_rep: str = "axis_angle"  # pose_param on 'axis_angle' (official) | 'rotmat' (no flip at pi; see docs/DESIGN.md)
 
 
@@ -97,6 +101,9 @@ class TrainCfg:
     lr: float = 1e-4  # Adam learning rate
     lr_steps: tuple[int, ...] = (7,)  # epochs at which the LR is multiplied by lr_factor
     lr_factor: float = 0.1  # LR decay factor at each step
+    lr_schedule: str = "step"  # 'step' (x lr_factor at lr_steps; official) | 'cosine' (to lr*min_lr_factor at the end)
+    warmup_iters: int = 0  # linear LR warm-up over the first iterations (0 = none); must be shorter than the run
+    min_lr_factor: float = 0.0  # cosine schedule: final LR as a fraction of train.lr
     weight_decay: float = 0.0  # Adam weight decay
     grad_clip: float = 0.0  # max gradient L2 norm; 0 = no clipping
     amp: bool = True  # mixed precision (CUDA only; ignored on CPU)
@@ -116,6 +123,7 @@ class TestCfg:
     batch_size: int = 16  # evaluation batch size
     allow_skipped: bool = False  # print headline metrics even if some samples could not be evaluated
     save_per_sample: bool = True  # write per-sample errors next to the summary JSON
+    references: bool = True  # also score constant predictors (mean training pose; + GT root) with the same evaluator
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,12 @@
-"""Optimizer (Adam over the model's trainable parameters) and the epoch-wise step LR schedule."""
+"""Optimizer (Adam over the model's trainable parameters) and the per-iteration LR schedule.
+
+Schedules (``train.lr_schedule``): 'step' multiplies the LR by ``lr_factor`` at each epoch in ``lr_steps`` (the
+official 3DCrowdNet schedule); 'cosine' decays it from ``lr`` to ``lr * min_lr_factor`` over the run. Both start
+with a linear warm-up over ``warmup_iters`` iterations. The scheduler steps after every optimizer step.
+"""
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -19,12 +26,54 @@ def build_optimizer(model: nn.Module, train_cfg: TrainCfg) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, train_cfg: TrainCfg) -> torch.optim.lr_scheduler.MultiStepLR:
-    """LR x ``lr_factor`` at each epoch in ``lr_steps``; the trainer calls ``step()`` once per finished epoch."""
+SCHEDULES = ("step", "cosine")
+
+
+class LRFactor:
+    """Multiplier of the base LR at iteration ``it`` (0-based count of optimizer steps done).
+
+    A plain object (not a lambda) so that ``LambdaLR.state_dict()`` records its settings in checkpoints.
+    """
+
+    def __init__(self, schedule: str, iters_per_epoch: int, epochs: int, lr_steps: tuple[int, ...] = (),
+                 lr_factor: float = 0.1, warmup_iters: int = 0, min_lr_factor: float = 0.0) -> None:
+        self.schedule, self.iters_per_epoch, self.epochs = schedule, int(iters_per_epoch), int(epochs)
+        self.lr_steps, self.lr_factor = tuple(int(e) for e in lr_steps), float(lr_factor)
+        self.warmup_iters, self.min_lr_factor = int(warmup_iters), float(min_lr_factor)
+
+    def __call__(self, it: int) -> float:
+        warm = min(1.0, (it + 1) / self.warmup_iters) if self.warmup_iters > 0 else 1.0
+        if self.schedule == "step":
+            epoch = it // self.iters_per_epoch
+            return warm * self.lr_factor ** sum(epoch >= e for e in self.lr_steps)
+        total = max(1, self.iters_per_epoch * self.epochs - self.warmup_iters)
+        progress = min(1.0, max(0, it - self.warmup_iters) / total)
+        return warm * (self.min_lr_factor + (1 - self.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, train_cfg: TrainCfg,
+                    iters_per_epoch: int = 1) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-iteration schedule of ``train_cfg`` (module docstring); ``iters_per_epoch`` = optimizer steps per
+    epoch (after ``max_iters_per_epoch``). Raises ConfigError, naming the key, for a schedule that cannot run."""
+    if train_cfg.lr_schedule not in SCHEDULES:
+        raise ConfigError(f"train.lr_schedule: must be one of {', '.join(SCHEDULES)}, got {train_cfg.lr_schedule!r}")
     if any(b <= a for a, b in zip(train_cfg.lr_steps, train_cfg.lr_steps[1:])):
         raise ConfigError(f"train.lr_steps: must be increasing epochs, got {list(train_cfg.lr_steps)}")
-    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(train_cfg.lr_steps),
-                                                gamma=train_cfg.lr_factor)
+    if iters_per_epoch < 1:
+        raise ConfigError(f"data.batch_size: {iters_per_epoch} training iterations per epoch (the training set is "
+                          "smaller than one batch, or train.max_iters_per_epoch is negative)")
+    total = iters_per_epoch * train_cfg.epochs
+    if train_cfg.warmup_iters >= total:
+        raise ConfigError(f"train.warmup_iters: {train_cfg.warmup_iters} warm-up iterations, but the run has only "
+                          f"{total} ({train_cfg.epochs} epochs x {iters_per_epoch} iterations)")
+    factor = LRFactor(train_cfg.lr_schedule, iters_per_epoch, train_cfg.epochs, train_cfg.lr_steps,
+                      train_cfg.lr_factor, train_cfg.warmup_iters, train_cfg.min_lr_factor)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def iterations_per_epoch(loader_length: int, max_iters_per_epoch: int) -> int:
+    """Optimizer steps in one epoch: the loader's batches, capped by ``train.max_iters_per_epoch`` (0 = no cap)."""
+    return min(loader_length, max_iters_per_epoch) if max_iters_per_epoch > 0 else loader_length
 
 
 def current_lr(optimizer: torch.optim.Optimizer) -> float:

@@ -62,8 +62,10 @@ def _total_loss(terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
 
 def train_one_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                     state: TrainState, train_cfg: Any, info: DistInfo, logger: RunLogger,
-                    visualize: VisualizeFn | None = None, progress: bool = True) -> dict[str, float]:
-    """One epoch (at most ``train_cfg.max_iters_per_epoch`` steps); returns rank-averaged mean loss terms."""
+                    visualize: VisualizeFn | None = None, progress: bool = True,
+                    scheduler: Any = None) -> dict[str, float]:
+    """One epoch (at most ``train_cfg.max_iters_per_epoch`` steps); steps ``scheduler`` after every optimizer
+    step; returns rank-averaged mean loss terms."""
     model.train()
     core, device = unwrap_model(model), info.device
     use_amp = amp_enabled(train_cfg.amp, device)
@@ -90,6 +92,8 @@ def train_one_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimi
             torch.nn.utils.clip_grad_norm_(params, train_cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
+        if scheduler is not None:
+            scheduler.step()  # per iteration (common/engine/optim.py)
         state.iteration += 1
         steps += 1
         window_steps += 1
@@ -170,8 +174,8 @@ def fit(model: nn.Module, train_loader: Any, optimizer: torch.optim.Optimizer, s
         seed_epoch(cfg.experiment.seed, epoch, info.rank)
         set_loader_epoch(train_loader, epoch)
         lr = current_lr(optimizer)
-        means = train_one_epoch(model, train_loader, optimizer, scaler, state, tc, info, logger, visualize, progress)
-        scheduler.step()
+        means = train_one_epoch(model, train_loader, optimizer, scaler, state, tc, info, logger, visualize, progress,
+                                scheduler)
         state.epoch, state.last_train = epoch + 1, means
         log_metrics(logger, {**means, "lr": lr}, state.iteration, "train_epoch", epoch=state.epoch)
         logger.info(f"epoch {state.epoch}/{tc.epochs} iter {state.iteration} lr {lr:.3g} "

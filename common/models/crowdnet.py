@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from common.geometry.camera import crowdnet_cam_translation, perspective_project
 from common.geometry.rotations import rot6d_to_axis_angle
 from common.models.losses import LossWeights, crowdnet_losses
+from common.models.mean_params import MeanParams, load_mean_params
 from common.nets.backbone import ResNetBackbone
 from common.nets.heatmaps import render_gaussian_heatmaps
 from common.nets.pose2feat import Pose2Feat
@@ -49,6 +51,9 @@ class CrowdNetRegressor(nn.Module):
         focal_at_256: virtual focal (px) at a 256 crop; camera_3d_size: person extent (m) for the depth scale;
         bbox_3d_size: depth range (m) of the PositionNet volume.
         return_features: add ``features`` {layer1..layer4} to the predictions (distillation).
+        mean_params: start the root / body-pose / betas heads at these parameters (HMR/SPIN mean-parameter
+            init); None = the official init (identity rotations, zero betas).
+        zero_init_residual: start every backbone residual block as the identity (random init only).
     """
 
     def __init__(self, body_model: nn.Module, backbone: str = "resnet50", input_size: int = 256,
@@ -56,7 +61,8 @@ class CrowdNetRegressor(nn.Module):
                  num_input_joints: int = 30, heatmap_sigma: float = 2.5, depth_bins: int = 8,
                  graph_hidden: int = 128, graph_blocks: int = 4, loss_weights: LossWeights = LossWeights(), pose_loss_rep: str = "axis_angle",
                  focal_at_256: float = 5000.0, camera_3d_size: float = 2.5, bbox_3d_size: float = 2.0,
-                 return_features: bool = False) -> None:
+                 return_features: bool = False, mean_params: MeanParams | None = None,
+                 zero_init_residual: bool = False) -> None:
         super().__init__()
         if pose_head not in POSE_HEADS:
             raise ValueError(f"{_WHERE}: model.pose_head must be one of {POSE_HEADS}, got {pose_head!r}")
@@ -71,13 +77,13 @@ class CrowdNetRegressor(nn.Module):
         self.focal = focal_at_256 * input_size / 256.0
         self.camera_3d_size, self.bbox_3d_size = camera_3d_size, bbox_3d_size
 
-        self.backbone = ResNetBackbone(backbone, in_channels, pretrained)
+        self.backbone = ResNetBackbone(backbone, in_channels, pretrained, zero_init_residual)
         self.pose2feat = Pose2Feat(num_input_joints, self.backbone.stem_channels)
         self.position_net = PositionNet(self.backbone.out_channels, 15, depth_bins)
         pose_dim = 32 if pose_head == "vposer" else 21 * 6
         self.rotation_net = RotationNet(self.backbone.out_channels, 15, graph_hidden, graph_blocks, pose_dim)
         self.vposer = VPoserDecoder(vposer_path) if pose_head == "vposer" else None
-        self._init_heads()
+        self._init_heads(mean_params)
 
     @classmethod
     def from_config(cls, cfg, body_model: nn.Module, return_features: bool = False) -> "CrowdNetRegressor":
@@ -87,17 +93,25 @@ class CrowdNetRegressor(nn.Module):
                    num_input_joints=m.num_input_joints, heatmap_sigma=m.heatmap_sigma, depth_bins=m.depth_bins,
                    graph_hidden=m.graph_hidden, graph_blocks=m.graph_blocks,
                    loss_weights=LossWeights.from_config(cfg.train.loss), pose_loss_rep=cfg.train.loss.pose_rep,
-                   return_features=return_features)
+                   return_features=return_features,
+                   mean_params=load_mean_params(m.mean_params) if m.mean_params else None,
+                   zero_init_residual=m.zero_init_residual)
 
-    def _init_heads(self) -> None:
-        """Official init (conv N(0, 0.001), bias 0); rotation biases start at the identity rotation."""
+    def _init_heads(self, mean_params: MeanParams | None) -> None:
+        """Official init (conv N(0, 0.001), bias 0); rotation biases start at the identity rotation, or at
+        ``mean_params`` (root, body joints 1..21 of the 6D head, betas) when given. The head weights are
+        N(0, 0.01), so the first predictions are close to the biases."""
         for conv in (self.pose2feat.conv[0], self.position_net.conv[0]):
             nn.init.normal_(conv.weight, std=0.001)
             nn.init.zeros_(conv.bias)
+        pose6d = (torch.tensor(IDENTITY_6D).repeat(24, 1) if mean_params is None
+                  else torch.as_tensor(mean_params.pose6d, dtype=torch.float32))
         with torch.no_grad():
-            self.rotation_net.root_pose_out[0].bias.copy_(torch.tensor(IDENTITY_6D))
+            self.rotation_net.root_pose_out[0].bias.copy_(pose6d[0])
             if self.pose_head == "6d":
-                self.rotation_net.pose_out[0].bias.copy_(torch.tensor(IDENTITY_6D).repeat(21))
+                self.rotation_net.pose_out[0].bias.copy_(pose6d[1:22].reshape(-1))
+            if mean_params is not None:
+                self.rotation_net.shape_out[0].bias.copy_(torch.as_tensor(mean_params.betas))
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
@@ -123,22 +137,25 @@ class CrowdNetRegressor(nn.Module):
         """batch (docs/DESIGN.md) -> predictions dict (shapes in the module docstring of docs/DESIGN.md)."""
         self._check_batch(batch)
         x = batch["img"] if self.in_channels == 3 else torch.cat([batch["img"], batch["edge"]], dim=1)
-        early = self.backbone.stem(x)
-        hm_size = early.shape[-1]
-        with torch.no_grad():
-            heatmaps = render_gaussian_heatmaps(batch["pose2d"].float() * (hm_size / self.input_size),
-                                                batch["pose2d_valid"], hm_size, hm_size, self.heatmap_sigma)
-        feats = self.backbone.forward_layers(self.pose2feat(early, heatmaps))
-        joints_img, joints_score = self.position_net(feats["layer4"])
-        root_6d, pose_code, betas, cam_param = self.rotation_net(feats["layer4"], joints_img.detach(),
-                                                                 joints_score.detach())
-        root_6d, pose_code, betas, cam_param = root_6d.float(), pose_code.float(), betas.float(), cam_param.float()
-        root_pose = rot6d_to_axis_angle(root_6d)
-        if self.vposer is not None:
-            body_pose = self.vposer(pose_code)
-        else:
-            body = rot6d_to_axis_angle(pose_code.reshape(-1, 21, 6)).reshape(-1, 63)
-            body_pose = torch.cat([body, body.new_zeros(body.shape[0], 6)], dim=1)
+        with record_function("backbone"):  # labels for tool/profile_step.py (no cost without a profiler)
+            early = self.backbone.stem(x)
+            hm_size = early.shape[-1]
+            with torch.no_grad():
+                heatmaps = render_gaussian_heatmaps(batch["pose2d"].float() * (hm_size / self.input_size),
+                                                    batch["pose2d_valid"], hm_size, hm_size, self.heatmap_sigma)
+            feats = self.backbone.forward_layers(self.pose2feat(early, heatmaps))
+        with record_function("heads"):
+            joints_img, joints_score = self.position_net(feats["layer4"])
+            root_6d, pose_code, betas, cam_param = self.rotation_net(feats["layer4"], joints_img.detach(),
+                                                                     joints_score.detach())
+            root_6d, pose_code, betas, cam_param = (root_6d.float(), pose_code.float(), betas.float(),
+                                                    cam_param.float())
+            root_pose = rot6d_to_axis_angle(root_6d)
+            if self.vposer is not None:
+                body_pose = self.vposer(pose_code)
+            else:
+                body = rot6d_to_axis_angle(pose_code.reshape(-1, 21, 6)).reshape(-1, 63)
+                body_pose = torch.cat([body, body.new_zeros(body.shape[0], 6)], dim=1)
         preds = self.body_outputs(root_pose, body_pose, betas, cam_param)
         preds.update(joints_img=joints_img, joints_score=joints_score)
         if self.return_features:
@@ -148,7 +165,7 @@ class CrowdNetRegressor(nn.Module):
     def body_outputs(self, root_pose: Tensor, body_pose: Tensor, betas: Tensor, cam_param: Tensor) -> dict:
         """SMPL params + camera -> mesh in the camera frame, pelvis-relative joints and their projections."""
         s = self.input_size
-        with torch.autocast(root_pose.device.type, enabled=False):  # fp16 would cost cm at ~50 m depth
+        with torch.autocast(root_pose.device.type, enabled=False), record_function("body_model"):  # fp16: cm errors
             cam_trans = crowdnet_cam_translation(cam_param, (self.focal, self.focal), (s, s), self.camera_3d_size)
             out = self.body_model(global_orient=root_pose, body_pose=body_pose, betas=betas, transl=cam_trans)
             joints = self.body_model.regress(out.vertices, "crowdnet30")  # (B, 30, 3) camera frame
@@ -163,12 +180,14 @@ class CrowdNetRegressor(nn.Module):
         if "smpl_valid" not in batch or not bool((batch["smpl_valid"] > 0).any()):
             return None
         pose, betas = batch["smpl_pose"].float(), batch["smpl_betas"].float()
-        with torch.autocast(pose.device.type, enabled=False):
+        with torch.autocast(pose.device.type, enabled=False), record_function("gt_mesh_joints"):
             out = self.body_model(global_orient=pose[:, :3], body_pose=pose[:, 3:], betas=betas, transl=None)
             joints = self.body_model.regress(out.vertices, "crowdnet30")
         return joints - joints[:, :1]
 
     def losses(self, batch: dict, preds: dict) -> dict[str, Tensor]:
         """The seven weighted 3DCrowdNet terms (common/models/losses.py); the trainer sums them."""
-        return crowdnet_losses(batch, preds, self.gt_mesh_joints(batch), self.loss_weights, self.input_size,
-                               self.volume_shape, self.focal, self.bbox_3d_size, pose_rep=self.pose_loss_rep)
+        gt_joints = self.gt_mesh_joints(batch)
+        with record_function("losses"):
+            return crowdnet_losses(batch, preds, gt_joints, self.loss_weights, self.input_size, self.volume_shape,
+                                   self.focal, self.bbox_3d_size, pose_rep=self.pose_loss_rep)

@@ -33,6 +33,7 @@ class LossWeights:
     smpl_joint_cam: float = 1.0
     pose_param: float = 1.0
     shape_param: float = 1.0
+    root_param: float = 0.0
 
     @classmethod
     def from_config(cls, loss_cfg) -> "LossWeights":
@@ -105,7 +106,7 @@ def crowdnet_losses(batch: dict, preds: dict, gt_mesh_joints: Tensor | None, wei
                     input_size: int, volume_shape: tuple[int, int, int], focal: float,
                     bbox_3d_size: float = 2.0, supervise_all_pose: bool = False,
                     pose_rep: str = "axis_angle") -> dict[str, Tensor]:
-    """The seven 3DCrowdNet terms, weighted.
+    """The seven 3DCrowdNet terms and the optional ``root_param`` term (weight 0 by default), weighted.
 
     Args:
         batch: mapper batch (``joints2d``/``joints3d`` crowdnet30, ``smpl_*``; see docs/DESIGN.md).
@@ -119,7 +120,7 @@ def crowdnet_losses(batch: dict, preds: dict, gt_mesh_joints: Tensor | None, wei
         bbox_3d_size: metric depth range (m) covered by the volume's depth axis.
         supervise_all_pose: False (official) leaves feet, wrists and hands out of the pose term.
         pose_rep: 'axis_angle' (official: L1 on the 72 axis-angle numbers) or 'rotmat' (L1 on the 24 rotation
-            matrices). Axis-angle jumps at pi: an upright person's root rotation in the y-down camera is a
+            matrices). ``root_param`` is always L1 on the root's rotation matrix. Axis-angle jumps at pi: an upright person's root rotation in the y-down camera is a
             half-turn, where (pi, 0, 0) and (-pi, 0, 0) are the same rotation but far apart in L1.
     Returns:
         {term: weighted scalar}.
@@ -170,4 +171,8 @@ def crowdnet_losses(batch: dict, preds: dict, gt_mesh_joints: Tensor | None, wei
     else:
         out["pose_param"] = masked_l1(pose, batch["smpl_pose"], pose_mask.repeat_interleave(3, dim=1))
     out["shape_param"] = masked_l1(preds["betas"], batch["smpl_betas"], smpl_valid[:, None])
+    # global orientation alone (not in the release): in pose_param it is 1 of 16 joints, and while it is wrong the
+    # camera-frame 3D joint terms bend the body pose to make up for it
+    gt_root = torch.nan_to_num(batch["smpl_pose"][:, :3].to(pose.dtype))
+    out["root_param"] = masked_l1(_pose_matrices(pose[:, :3]), _pose_matrices(gt_root), smpl_valid[:, None, None])
     return {f.name: getattr(weights, f.name) * out[f.name] for f in fields(LossWeights)}

@@ -28,15 +28,19 @@ class ResNetBackbone(nn.Module):
         pretrained: '' (random init), 'imagenet' (torchvision IMAGENET1K_V1 weights; downloads) or a path to a
             torchvision-layout ResNet state_dict. 3-channel weights are adapted to 4 input channels
             (channels 1-3 copied, channel 4 ~ N(0, 0.001)).
+        zero_init_residual: random init only: the last BatchNorm of every residual block starts at gamma = 0,
+            so each block starts as the identity (Goyal et al. 2017); the input (and the 2D-pose heatmaps fused
+            after the stem) then reach the last stage unchanged at step 0, which speeds up training from scratch.
     """
 
-    def __init__(self, name: str = "resnet50", in_channels: int = 3, pretrained: str = "") -> None:
+    def __init__(self, name: str = "resnet50", in_channels: int = 3, pretrained: str = "",
+                 zero_init_residual: bool = False) -> None:
         super().__init__()
         if name not in RESNET_NAMES:
             raise ValueError(f"{_WHERE}: unknown backbone {name!r}; choose one of {RESNET_NAMES}")
         if in_channels not in (3, 4):
             raise ValueError(f"{_WHERE}: in_channels must be 3 (RGB) or 4 (RGB + edge), got {in_channels}")
-        net = getattr(torchvision.models, name)(weights=None)
+        net = getattr(torchvision.models, name)(weights=None, zero_init_residual=zero_init_residual)
         self.name = name
         self.in_channels = in_channels
         self.conv1 = net.conv1 if in_channels == 3 else nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
