@@ -16,7 +16,7 @@ from data import augment as aug_ops
 from data.augment import AugmentParams, CropAug
 from data.edge_maps import CropEdgeMaker, sample_edge_kinds
 from data.image_io import load_image
-from data.joint_sets import convert_joints, convert_validity, joint_index, joint_names
+from common.joint_sets import convert_joints, convert_validity, joint_index, joint_names
 from data.posefix import PosefixParams, synthesize_pose
 from data.records import GENDERS, PersonRecord
 

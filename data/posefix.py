@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from data.joint_sets import COCO17
+from common.joint_sets import COCO17
 
 COCO_SIGMAS = dict(zip(COCO17, np.array(
     [.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0))

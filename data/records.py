@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from data.joint_sets import JOINT_SETS, num_joints
+from common.joint_sets import JOINT_SETS, num_joints
 
 GENDERS = {"neutral": 0, "male": 1, "female": 2}
 

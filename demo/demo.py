@@ -126,7 +126,7 @@ def prepare_person(image: np.ndarray, kpts17: np.ndarray, index: int, input_size
     """Crop + crowdnet30 input pose of one person, or the reason (str) why the person is skipped."""
     from common.geometry.transforms2d import (apply_affine, bbox_center_scale, bbox_to_affine, process_bbox,
                                               warp_crop)
-    from data.joint_sets import convert_joints, convert_validity
+    from common.joint_sets import convert_joints, convert_validity
 
     kpts = add_pelvis_neck(kpts17)
     valid = (kpts[:, 2] > pose_thr).astype(np.float32)
@@ -252,7 +252,7 @@ def draw_inputs(image: np.ndarray, people: list[np.ndarray], crops: list[PersonC
     import cv2
 
     from common.render.visualize import draw_pose2d
-    from data.joint_sets import skeleton
+    from common.joint_sets import skeleton
 
     out = image.copy()
     for k, kpts in enumerate(people):

@@ -49,7 +49,7 @@ def make_visualizer(model: torch.nn.Module) -> Callable | None:
         from common.render.visualize import draw_pose2d, overlay_mesh
     except ImportError:
         return None
-    from data.joint_sets import skeleton
+    from common.joint_sets import skeleton
 
     core = getattr(model, "module", model)
     core = getattr(core, "student", core)  # SEFD wrappers: draw with the regressor inside

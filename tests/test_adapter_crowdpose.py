@@ -8,7 +8,7 @@ import pytest
 from common.config import load_config
 from data.adapters.coco_style import AnnotationError
 from data.adapters.crowdpose import load_crowdpose_records, read_crowdpose
-from data.joint_sets import joint_index, joint_names
+from common.joint_sets import joint_index, joint_names
 from data.mapper import Mapper
 from data.sample import check_sample
 from tool.fixtures.coco_style import write_crowdpose

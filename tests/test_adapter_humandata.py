@@ -6,7 +6,7 @@ from common.config import load_config
 from data.adapters.coco_style import AnnotationError
 from data.adapters.crowdpose import read_crowdpose
 from data.adapters.humandata import load_humandata_records, read_humandata
-from data.joint_sets import convert_joints, convert_validity, joint_index
+from common.joint_sets import convert_joints, convert_validity, joint_index
 from data.mapper import Mapper
 from data.registry import ADAPTERS
 from data.sample import check_sample

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from data.joint_sets import (JOINT_SETS, JointSetError, convert_joints, convert_validity, flip_pairs,
+from common.joint_sets import (JOINT_SETS, JointSetError, convert_joints, convert_validity, flip_pairs,
                              flip_permutation, joint_index, joint_names, skeleton)
 
 

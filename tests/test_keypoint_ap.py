@@ -8,7 +8,7 @@ import torch
 from common.evaluation.keypoint_ap import COCO_SIGMAS, CROWDPOSE_SIGMAS, KeypointAPEvaluator, oks
 from data.adapters.crowdpose import read_crowdpose
 from data.adapters.ochuman import read_ochuman
-from data.joint_sets import convert_joints
+from common.joint_sets import convert_joints
 from tool.fixtures.coco_style import write_crowdpose, write_ochuman
 
 

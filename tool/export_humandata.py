@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from data.adapters.humandata import CROWDNET30, HUMAN_DATA_INDEX, HUMAN_DATA_LEN
-from data.joint_sets import convert_joints, convert_validity
+from common.joint_sets import convert_joints, convert_validity
 from data.records import PersonRecord
 
 SLOTS = np.array([HUMAN_DATA_INDEX[name] for name in CROWDNET30])

@@ -138,7 +138,7 @@ def ehf_evaluator_from_config(cfg: Any, body_model: Any, output_dir: str | Path 
     model's H36M-17 regressor restricted to the 3DPW 14 joints (not the published LSP-14 set)."""
     from data.adapters.ehf import load_ehf_gt_vertices, load_ehf_records
     from data.adapters.mscoco import adapter_options
-    from data.joint_sets import joint_names
+    from common.joint_sets import joint_names
 
     opts = adapter_options(cfg, "ehf")
     records = list(records) if records is not None else load_ehf_records("test", cfg)

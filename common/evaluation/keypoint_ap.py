@@ -2,7 +2,7 @@
 
 Each prediction is the model's ``preds['joints_proj']`` (B, 30, 2) crop px, mapped to image px by
 ``batch['crop_to_img']`` (B, 2, 3), reordered from ``crowdnet30`` to the dataset's keypoints by name
-(:func:`data.joint_sets.convert_joints`; every CrowdPose / COCO joint exists in crowdnet30) and scored by the mean
+(:func:`common.joint_sets.convert_joints`; every CrowdPose / COCO joint exists in crowdnet30) and scored by the mean
 of ``preds['joints_score']`` (1 when absent). AP is computed against the dataset's GT file with its OKS sigmas, so
 GT people the test set has no prediction for (e.g. without a matched detector pose) count as misses.
 CrowdPose GT has no ``area``; as in crowdposetools (``use_area=False``) the OKS scale is ``0.53 * w * h`` of the GT
@@ -100,7 +100,7 @@ class KeypointAPEvaluator(Evaluator):
                  output_dir: str | Path | None = None, allow_skipped: bool = False,
                  save_per_sample: bool = True) -> None:
         super().__init__(output_dir, allow_skipped, save_per_sample)
-        from data.joint_sets import num_joints
+        from common.joint_sets import num_joints
 
         self.convention, self.sigmas = convention, tuple(float(s) for s in sigmas)
         if len(self.sigmas) != num_joints(convention):
@@ -135,7 +135,7 @@ class KeypointAPEvaluator(Evaluator):
 
     def image_keypoints(self, batch: Mapping[str, Any], preds: Mapping[str, Any]) -> np.ndarray:
         """(B, K, 2) image-px predictions in the dataset's convention."""
-        from data.joint_sets import convert_joints
+        from common.joint_sets import convert_joints
 
         if "joints_proj" not in preds:
             raise EvaluationError(f"KeypointAPEvaluator: predictions have no 'joints_proj' (keys: {sorted(preds)})")
@@ -173,7 +173,7 @@ class KeypointAPEvaluator(Evaluator):
                 for image_id, kp, score in items]
 
     def summarize(self, rows: list[dict]) -> dict:
-        from data.joint_sets import convert_joints
+        from common.joint_sets import convert_joints
 
         results = self._results([(r["image_id"], np.asarray(r["keypoints"]), r["score"]) for r in rows])
         stats = coco_keypoint_stats(self.gt, results, self.sigmas)

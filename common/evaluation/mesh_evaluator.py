@@ -40,7 +40,7 @@ def assign_stratum(occlusion: float, edges: Sequence[float]) -> str:
 
 
 def _joint_indices(joint_set: str, joints: Sequence[int | str]) -> list[int]:
-    from data.joint_sets import joint_names  # names of the regressor's joints
+    from common.joint_sets import joint_names  # names of the regressor's joints
 
     names = [n.lower() for n in joint_names(joint_set)]
     out = []
@@ -81,7 +81,7 @@ class MeshEvaluator(Evaluator):
                  strata: Sequence[float] = (0.1, 0.3), save_per_sample: bool = True,
                  gt_body_models: Mapping[int, Any] | None = None) -> None:
         super().__init__(output_dir, allow_skipped, save_per_sample)
-        from data.joint_sets import joint_names
+        from common.joint_sets import joint_names
 
         self.body_model = body_model
         self.regressor = joint_regressor_name

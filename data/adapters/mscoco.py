@@ -20,7 +20,7 @@ from data.adapters.coco_style import (AnnotationError, CocoFile, FilterLog, Pose
                                       attach_others, bbox_inside_image, check_images_exist, float_array,
                                       keypoints_xyv, read_coco_file, read_pose2d_results, read_smpl_fits,
                                       resolve_image, virtual_camera)
-from data.joint_sets import convert_joints, convert_validity, joint_names, num_joints
+from common.joint_sets import convert_joints, convert_validity, joint_names, num_joints
 from data.records import PersonRecord
 
 log = logging.getLogger(__name__)

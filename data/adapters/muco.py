@@ -20,7 +20,7 @@ from data.adapters.coco_style import (AnnotationError, FilterLog, attach_others,
                                       float_array, load_json, read_coco_file)
 from data.adapters.h36m import JointsFn, body_model_tools, fit_errors_mm
 from data.adapters.mscoco import adapter_options, dataset_root
-from data.joint_sets import joint_index
+from common.joint_sets import joint_index
 from data.records import PersonRecord
 
 HAS_3D_GT = True
