@@ -29,7 +29,7 @@ def test_human_data_convention_compressed(tmp_path):
             assert rec.joints2d[J(name)] == pytest.approx(person[name], abs=1e-3)
             assert rec.joints2d_valid[J(name)] == 1
         assert rec.joints2d_valid[J(MISSING)] == (0 if person["_index"] == 1 else 1)  # kept, marked invalid
-        assert rec.joints2d_valid[J("Spine")] == 0  # not in the file
+        assert rec.joints2d_valid[J("Spine2")] == 0  # not in the file
         assert rec.joints3d[J("Nose"), 2] == pytest.approx(DEPTH)
     smpl = info["smpl"]
     assert records[4].smpl_pose == pytest.approx(np.concatenate([smpl["global_orient"][4],

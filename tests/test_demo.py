@@ -147,7 +147,7 @@ def test_prepare_person_converts_to_crowdnet30_in_crop_pixels():
         j = joint_index("crowdnet30", name)
         np.testing.assert_allclose(crop.pose2d[j], apply_affine(k19[row:row + 1, :2], crop.img_to_crop)[0], atol=1e-4)
         assert crop.pose2d_valid[j] == 1
-    for name in ("L_Wrist", "Spine", "L_Toe", "Head_top", "L_Hand", "Torso"):
+    for name in ("L_Wrist", "Spine2", "L_Foot", "Head_top", "L_Hand", "Spine1"):
         assert crop.pose2d_valid[joint_index("crowdnet30", name)] == 0
     assert crop.pose2d.shape == (30, 2) and crop.pose2d_valid.sum() == 19 - 1
 

@@ -19,7 +19,7 @@ from common.joint_sets import joint_index, joint_names
 # L_Shoulder, R_Shoulder, L_Elbow, R_Elbow, L_Wrist, R_Wrist)
 GRAPH15_IN_CROWDNET30 = tuple(joint_index("crowdnet30", name) for name in joint_names("graph15"))
 # SMPL joints whose pose parameters are not supervised, as in the official release:
-# L/R_Ankle, L/R_Toe (foot), L/R_Wrist, L/R_Hand
+# L/R_Ankle, L/R_Foot, L/R_Wrist, L/R_Hand
 UNSUPERVISED_POSE_JOINTS = (7, 8, 10, 11, 20, 21, 22, 23)
 
 
