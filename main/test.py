@@ -21,7 +21,7 @@ from common.engine import (CheckpointError, DistInfo, cleanup_distributed, evalu
                            load_model_weights, seed_everything, configure_cpu_threads)
 from common.engine.checkpoint import read_checkpoint
 from common.errors import UserError
-from common.evaluation import build_evaluator, check_model_can_evaluate, dataset_records
+from data.registry import build_evaluator, check_model_can_evaluate, dataset_records
 from common.evaluation.mesh_evaluator import format_summary
 
 USER_ERRORS = (UserError, FileNotFoundError)  # every project error class about user input derives from UserError

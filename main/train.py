@@ -25,7 +25,7 @@ from common.engine import (DistInfo, RunLogger, TrainState, build_grad_scaler,
 from common.engine.checkpoint import list_checkpoints
 from common.engine.logger import write_json
 from common.errors import UserError
-from common.evaluation import build_evaluator, check_model_can_evaluate, dataset_records
+from data.registry import build_evaluator, check_model_can_evaluate, dataset_records
 
 # Errors caused by the user's input: reported as one line, without a traceback.
 USER_ERRORS = (UserError, FileNotFoundError)  # every project error class about user input derives from UserError

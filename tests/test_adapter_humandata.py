@@ -8,7 +8,6 @@ from data.adapters.crowdpose import read_crowdpose
 from data.adapters.humandata import load_humandata_records, read_humandata
 from common.joint_sets import convert_joints, convert_validity, joint_index
 from data.mapper import Mapper
-from data.registry import ADAPTERS
 from data.sample import check_sample
 from tool.export_humandata import main as export_main
 from tool.export_humandata import records_to_humandata, write_humandata
@@ -70,8 +69,7 @@ def test_round_trip_through_the_exporter(tmp_path):
         assert b.image_hw == a.image_hw and b.others_bbox.shape == (same_image - 1, 4)
 
 
-def test_export_cli_converts_other_conventions(tmp_path, monkeypatch):
-    monkeypatch.setitem(ADAPTERS, "crowdpose", "data.adapters.crowdpose:load_crowdpose_records")
+def test_export_cli_converts_other_conventions(tmp_path):
     root = tmp_path / "cp"
     write_crowdpose(root)
     out = export_main(["--dataset", "crowdpose", "--split", "test", "--opts", f"data.roots={{crowdpose: {root}}}",

@@ -174,7 +174,7 @@ def load_ehf_records(split: str, cfg: Any, subset: str = "") -> list[PersonRecor
     """Registry entry (EHF is test-only; every split reads the 100 frames): ``data.roots['ehf']`` and options of
     :func:`read_ehf` from ``data.adapter_options['ehf']``. The vertex count is checked (10,475) only with the
     official body model; with the open one the evaluator compares topologies instead."""
-    from data.adapters.mscoco import adapter_options, dataset_root
+    from data.adapters.options import adapter_options, dataset_root
 
     opts = adapter_options(cfg, "ehf")
     opts = {k: v for k, v in opts.items() if k in ("num_vertices", "conf_threshold", "bbox_extend")}

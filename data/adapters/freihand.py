@@ -166,7 +166,7 @@ FREIHAND_SPLITS = {"train": "training", "training": "training", "test": "evaluat
 def load_freihand_records(split: str, cfg: Any, subset: str = "") -> list[PersonRecord]:
     """Registry entry: ``data.roots['freihand']``; train -> 'training' (all 4 image versions), test/val ->
     'evaluation'; options of :func:`read_freihand` from ``data.adapter_options['freihand']``."""
-    from data.adapters.mscoco import adapter_options, dataset_root
+    from data.adapters.options import adapter_options, dataset_root
 
     if split not in FREIHAND_SPLITS:
         raise FreiHANDError(f"unknown FreiHAND split '{split}'; use {', '.join(FREIHAND_SPLITS)}")

@@ -25,7 +25,7 @@ import torch
 from common.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from data.adapters.coco_style import (AnnotationError, FilterLog, check_images_exist, field, float_array,
                                       load_json, read_coco_file)
-from data.adapters.mscoco import adapter_options, dataset_root
+from data.adapters.options import adapter_options, dataset_root
 from common.joint_sets import convert_joints
 from data.records import PersonRecord
 

@@ -295,7 +295,7 @@ def _lazy_rest_pelvis(cfg: Any) -> RestPelvisFn:
 
     def rest_pelvis(betas: np.ndarray, gender: str) -> np.ndarray:
         if "fn" not in state:
-            from common.evaluation.pw3d_evaluator import gendered_gt_models, neutral_smpl
+            from common.body_models import gendered_gt_models, neutral_smpl
 
             state["fn"] = rest_pelvis_from_models({"neutral": neutral_smpl(cfg), **gendered_gt_models(cfg)})
         return state["fn"](betas, gender)
@@ -306,7 +306,7 @@ def _lazy_rest_pelvis(cfg: Any) -> RestPelvisFn:
 def load_pw3d_records(split: str, cfg: Any, subset: str = "") -> list[PersonRecord]:
     """Registry entry: ``data.roots['3dpw']``; ``subset`` (else the split) names the sequences; keyword options
     of :func:`read_pw3d` (fmt, crop, pose_source, hhrnet_path, ...) from ``data.adapter_options['3dpw']``."""
-    from data.adapters.mscoco import adapter_options, dataset_root
+    from data.adapters.options import adapter_options, dataset_root
 
     name = subset or {"val": "validation"}.get(split, split)
     opts = adapter_options(cfg, "3dpw")
