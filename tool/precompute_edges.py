@@ -111,7 +111,7 @@ def precompute(cfg, dataset: str, split: str, kind: str, out_dir: Path, limit: i
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cfg", default=None, help="experiment YAML (defaults + overrides if omitted)")
-    parser.add_argument("--dataset", required=True, help="dataset name registered in data/registry.py")
+    parser.add_argument("--dataset", required=True, help="dataset name registered in data/datasets.py")
     parser.add_argument("--split", default="train")
     parser.add_argument("--kind", default="smpl_overlap", choices=EDGE_KINDS)
     parser.add_argument("--out", default="", help="output root (default: sefd.edge_dir)")
