@@ -4,8 +4,8 @@ Renders 1-5 people of ~13.7k vertices / ~27.4k triangles each into a square crop
 (the whole group, then each person alone for occlusion edges), and compares with an OpenCV painter's-algorithm
 face-id renderer (faces sorted far to near, one ``cv2.fillConvexPoly`` each) measured in the same run.
 
-    python tool/bench_render.py                       # synthetic body-like meshes
-    python tool/bench_render.py --mesh body.npz --up z --threads 1 --sizes 256 512
+    python -m tool.bench.render                       # synthetic body-like meshes
+    python -m tool.bench.render --mesh body.npz --up z --threads 1 --sizes 256 512
 ``--mesh`` takes an .npz with ``vertices`` (V, 3) metres and ``faces`` (F, 3), or any file trimesh can load.
 ``render_section`` is the figure of ``python -m tool.benchmark --only render`` (3 people at 256x256, 1 thread,
 interleaved with the OpenCV baseline).
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from common.render.rasterizer import rasterize, rasterize_face_ids, rasterize_meshes
+from tool.bench.timing import best_ratio, figure, interleaved, paired_ratio
 
 
 def ellipsoid(center: tuple[float, float, float], radii: tuple[float, float, float], rings: int = 32,
@@ -121,10 +122,8 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float, object]
 
 
 def render_section(rounds: int, count: int = 3, size: int = 256) -> list[dict]:
-    """Figures for tool/benchmark.py: our scene render (and scene + each person alone, and face ids only) vs
+    """Figures for ``python -m tool.benchmark``: our scene render (and scene + each person alone, and face ids only) vs
     the OpenCV painter's renderer of the same scene, all with one torch thread, timed interleaved."""
-    from tool.benchmark import best_ratio, figure, interleaved, paired_ratio
-
     verts, faces = synthetic_person()
     faces_t = torch.as_tensor(faces)
     focal = 5000.0 * size / 256
