@@ -33,7 +33,8 @@ def test_graph15_skeleton_matches_release():
 
 def test_openpose18_order():
     names = joint_names("openpose18")
-    assert names[:2] == ("Nose", "Neck") and names[2] == "R_Shoulder" and names[14:] == ("R_Eye", "L_Eye", "R_Ear", "L_Ear")
+    assert names[:2] == ("Nose", "Neck") and names[2] == "R_Shoulder"
+    assert names[14:] == ("R_Eye", "L_Eye", "R_Ear", "L_Ear")
 
 
 def test_convert_coco_to_crowdnet_known_answer():

@@ -132,7 +132,7 @@ def test_batched_graph_conv_equals_loop_version():
     batched = nn.Sequential(GraphConvBlock(adj, 20, 16), GraphResBlock(adj, 16))
     loop = nn.Sequential(LoopGraphConv(adj, 20, 16), LoopResBlock(adj, 16))
     with torch.no_grad():  # non-trivial BN affine / running stats
-        for name, t in batched.named_parameters():
+        for t in batched.parameters():
             t.add_(torch.randn_like(t) * 0.1)
         for name, t in batched.named_buffers():
             if "running" in name:

@@ -9,7 +9,8 @@ from common.engine.seed import seed_everything, worker_init_fn
 from common.engine.trainer import TrainState, evaluate, fit, train_one_epoch
 
 __all__ = [
-    "CheckpointError", "DeviceError", "DistInfo", "configure_cpu_threads", "RunLogger", "TrainState", "build_grad_scaler",
+    "CheckpointError", "DeviceError", "DistInfo", "configure_cpu_threads", "RunLogger", "TrainState",
+    "build_grad_scaler",
     "build_optimizer", "build_scheduler", "checkpoint_path", "cleanup_distributed", "evaluate", "fit",
     "init_distributed", "latest_checkpoint", "load_checkpoint", "load_model_weights", "resolve_resume",
     "resolve_device", "save_checkpoint", "seed_everything", "train_one_epoch", "unwrap_model", "worker_init_fn",

@@ -53,7 +53,8 @@ def records_from_annotations(folder: Path, split: str) -> list[PersonRecord]:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: cannot read synthetic annotations ({err}); delete the folder to regenerate")
+        raise ValueError(f"{path}: cannot read synthetic annotations ({err}); delete the folder to "
+                         "regenerate") from None
     records = []
     for image in data["images"]:
         people = image["people"]

@@ -16,6 +16,7 @@ import argparse
 import math
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -167,20 +168,26 @@ def main() -> None:
     verts, faces = load_person(args.mesh, args.up)
     faces_t = torch.as_tensor(faces)
     print(f"mesh: {Path(args.mesh).name if args.mesh else 'synthetic'} {len(verts)} V / {len(faces)} F; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; wall ms (process CPU ms), medians over {args.repeats} runs")
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads; wall ms (process CPU ms), "
+          f"medians over {args.repeats} runs")
     for size in args.sizes:
         focal = 5000.0 * size / 256
         for count in args.people:
             people = place_crowd(verts, count, size, focal)
             cam = dict(focal=(focal, focal), princpt=(size / 2, size / 2), image_size=(size, size))
-            scene_ms, scene_cpu, scene = timed(lambda: rasterize_meshes(people, [faces_t] * count, **cam), args.repeats)
-            both_ms, both_cpu, _ = timed(
-                lambda: rasterize_meshes(people, [faces_t] * count, return_per_mesh=True, **cam), args.repeats)
-            alone_ms, alone_cpu, _ = timed(lambda: rasterize(torch.stack(people), faces_t, **cam), args.repeats)
+            meshes = [faces_t] * count  # partial() binds this iteration's inputs (timed() calls them at once)
+            scene_ms, scene_cpu, scene = timed(partial(rasterize_meshes, people, meshes, **cam), args.repeats)
+            both_ms, both_cpu, _ = timed(partial(rasterize_meshes, people, meshes, return_per_mesh=True, **cam),
+                                         args.repeats)
+            def alone(people=people, cam=cam):  # stacking is part of the timed call
+                return rasterize(torch.stack(people), faces_t, **cam)
+
+            alone_ms, alone_cpu, _ = timed(alone, args.repeats)
             line = (f"{size}x{size} {count} people: scene {scene_ms:.1f} ({scene_cpu:.1f}) | scene + each alone "
                     f"{both_ms:.1f} ({both_cpu:.1f}) | each alone, batched {alone_ms:.1f} ({alone_cpu:.1f})")
             if not args.no_baseline:
-                cv_ms, cv_cpu, ids = timed(lambda: painter_face_ids(people, faces, focal, size), max(3, args.repeats // 5))
+                cv_ms, cv_cpu, ids = timed(partial(painter_face_ids, people, faces, focal, size),
+                                           max(3, args.repeats // 5))
                 ours = scene.fragments.face_ids[0].numpy()
                 iou = ((ours >= 0) & (ids >= 0)).sum() / max(1, ((ours >= 0) | (ids >= 0)).sum())
                 same = (ours[ours >= 0] == ids[ours >= 0]).mean()

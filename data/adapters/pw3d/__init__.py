@@ -19,5 +19,5 @@ from data.adapters.pw3d.load import lazy_rest_pelvis, load_pw3d_records, read_pw
 from data.adapters.pw3d.official import read_official_sequence, rest_pelvis_from_models, world_to_camera_smpl
 from data.adapters.pw3d.shared import Pw3dError, RestPelvisFn, add_midpoint, sanitize_bbox
 
-__all__ = ["Pw3dError", "RestPelvisFn", "add_midpoint", "lazy_rest_pelvis", "load_pw3d_records", "read_official_sequence",
-           "read_pw3d", "rest_pelvis_from_models", "sanitize_bbox", "world_to_camera_smpl"]
+__all__ = ["Pw3dError", "RestPelvisFn", "add_midpoint", "lazy_rest_pelvis", "load_pw3d_records",
+           "read_official_sequence", "read_pw3d", "rest_pelvis_from_models", "sanitize_bbox", "world_to_camera_smpl"]

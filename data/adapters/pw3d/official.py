@@ -15,7 +15,7 @@ import torch
 
 from common.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from data.adapters.ehf import keypoint_bbox
-from data.adapters.pw3d.shared import GENDERS, Pw3dError, RestPelvisFn, crop_box, input_pose, sanitize_bbox
+from data.adapters.pw3d.shared import GENDERS, Pw3dError, RestPelvisFn, crop_box, input_pose
 from data.adapters.subsets import PW3D_SPLITS
 from data.records import PersonRecord
 
