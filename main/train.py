@@ -19,9 +19,22 @@ import numpy as np
 import torch
 
 from common.config import load_config, save_config
-from common.engine import (DistInfo, RunLogger, TrainState, build_grad_scaler,
-                           build_optimizer, build_scheduler, cleanup_distributed, fit, init_distributed,
-                           load_checkpoint, resolve_resume, seed_everything, configure_cpu_threads, wrap_model)
+from common.engine import (
+    DistInfo,
+    RunLogger,
+    TrainState,
+    build_grad_scaler,
+    build_optimizer,
+    build_scheduler,
+    cleanup_distributed,
+    configure_cpu_threads,
+    fit,
+    init_distributed,
+    load_checkpoint,
+    resolve_resume,
+    seed_everything,
+    wrap_model,
+)
 from common.engine.checkpoint import list_checkpoints
 from common.engine.logger import write_json
 from common.errors import UserError

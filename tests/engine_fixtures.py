@@ -121,8 +121,18 @@ def run_toy_training(cfg, rank: int = 0, world_size: int = 1, dropout: float = 0
                      num_workers: int = 0, resume: str | None = None, eval_size: int = 0):
     """Build the toy parts from ``cfg`` and train (the sequence main/train.py follows); returns
     (final state dict, TrainState, last evaluation summary or None)."""
-    from common.engine import (RunLogger, TrainState, build_grad_scaler, build_optimizer, build_scheduler,
-                               evaluate, fit, load_checkpoint, seed_everything, wrap_model)
+    from common.engine import (
+        RunLogger,
+        TrainState,
+        build_grad_scaler,
+        build_optimizer,
+        build_scheduler,
+        evaluate,
+        fit,
+        load_checkpoint,
+        seed_everything,
+        wrap_model,
+    )
     from common.engine.distributed import DistInfo
     from common.evaluation import MeshEvaluator
 

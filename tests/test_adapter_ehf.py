@@ -5,11 +5,17 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from adapter_fixtures import ArticulatedToy
 
+from adapter_fixtures import ArticulatedToy
 from common.evaluation.ehf_evaluator import EHFEvaluator, complete_parts
-from data.adapters.ehf import (EHF_CAM_TRANSL, EHFError, capture_to_camera, ehf_camera_rotation, load_ehf_gt_vertices,
-                               read_ehf)
+from data.adapters.ehf import (
+    EHF_CAM_TRANSL,
+    EHFError,
+    capture_to_camera,
+    ehf_camera_rotation,
+    load_ehf_gt_vertices,
+    read_ehf,
+)
 from data.adapters.ply import PlyError, read_ply_vertices, write_ply
 from tool.fixtures.ehf import write_ehf_fixture
 

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from common.config import load_config
+from common.joint_sets import convert_joints, convert_validity, joint_index
 from data.adapters.coco_style import AnnotationError
 from data.adapters.crowdpose import read_crowdpose
 from data.adapters.humandata import load_humandata_records, read_humandata
-from common.joint_sets import convert_joints, convert_validity, joint_index
 from data.mapper import Mapper
 from data.sample import check_sample
 from tool.export_humandata import main as export_main

@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from adapter_fixtures import ArticulatedToy
 
+from adapter_fixtures import ArticulatedToy
 from data.adapters.pw3d import Pw3dError, read_pw3d, rest_pelvis_from_models, sanitize_bbox, world_to_camera_smpl
 from data.adapters.subsets import PW3D_SUBSETS, SubsetError
 from tool.fixtures.pw3d import write_pw3d_fixture

@@ -14,10 +14,9 @@ import torch
 
 from common.geometry.camera import perspective_project
 from common.geometry.transforms2d import apply_affine
-from data.image_io import save_jpeg
 from common.joint_sets import joint_index
-from demo.demo import (add_pelvis_neck, image_camera, keypoint_box, main, prepare_person, to_shared_camera,
-                       write_obj)
+from data.image_io import save_jpeg
+from demo.demo import add_pelvis_neck, image_camera, keypoint_box, main, prepare_person, to_shared_camera, write_obj
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -3,8 +3,18 @@ import numpy as np
 import pytest
 import torch
 
-from common.joint_sets import (JOINT_SETS, SAME_POINT, JointSetError, convert_joints, convert_validity, flip_pairs,
-                               flip_permutation, joint_index, joint_names, skeleton)
+from common.joint_sets import (
+    JOINT_SETS,
+    SAME_POINT,
+    JointSetError,
+    convert_joints,
+    convert_validity,
+    flip_pairs,
+    flip_permutation,
+    joint_index,
+    joint_names,
+    skeleton,
+)
 
 
 def test_sizes_and_unique_names():

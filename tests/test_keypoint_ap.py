@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from common.evaluation.keypoint_ap import COCO_SIGMAS, CROWDPOSE_SIGMAS, KeypointAPEvaluator, oks
+from common.joint_sets import convert_joints, num_joints
 from data.adapters.crowdpose import read_crowdpose
 from data.adapters.ochuman import read_ochuman
-from common.joint_sets import convert_joints, num_joints
 from data.evaluators import load_keypoint_gt
 from tool.fixtures.coco_style import write_crowdpose, write_ochuman
 

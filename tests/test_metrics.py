@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-from engine_fixtures import ToyBodyModel, ToyDataset
 from torch.utils.data import default_collate
 
 from common.config import ConfigError, load_config
@@ -12,6 +11,7 @@ from common.evaluation import EvaluationError, MeshEvaluator, mpjpe, mpvpe, pa_m
 from common.evaluation.mesh_evaluator import assign_stratum, format_summary, stratum_labels
 from common.geometry.rotations import axis_angle_to_matrix
 from data.registry import build_evaluator
+from engine_fixtures import ToyBodyModel, ToyDataset
 
 
 def _points(b=3, n=14, seed=0):

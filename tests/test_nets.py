@@ -12,8 +12,14 @@ from common.geometry.rotations import rot6d_to_matrix
 from common.nets.backbone import ResNetBackbone
 from common.nets.heatmaps import render_gaussian_heatmaps, sample_feature_map, sample_volume, soft_argmax_3d
 from common.nets.position_net import PositionNet
-from common.nets.rotation_net import (GRAPH15_FLIP_PAIRS, GRAPH15_SKELETON, GraphConvBlock, GraphResBlock,
-                                      RotationNet, normalized_adjacency)
+from common.nets.rotation_net import (
+    GRAPH15_FLIP_PAIRS,
+    GRAPH15_SKELETON,
+    GraphConvBlock,
+    GraphResBlock,
+    RotationNet,
+    normalized_adjacency,
+)
 from common.nets.vposer import VPoserDecoder, VPoserV1
 
 

@@ -165,8 +165,8 @@ def test_bad_input_gives_one_line_and_exit_2(roots, tmp_path, capsys, case):
 def test_ehf_evaluator_through_registry_on_fixture_gt_not_a_model_result(roots, tmp_path):
     from common.body_models import build_body_model
     from common.config import load_config
-    from data.registry import build_evaluator
     from data.adapters.ehf import load_ehf_gt_vertices, load_ehf_records
+    from data.registry import build_evaluator
 
     cfg = load_config(CFG, _opts("ehf", roots["ehf"]))
     records = load_ehf_records("test", cfg)
@@ -185,8 +185,8 @@ def test_ehf_evaluator_through_registry_on_fixture_gt_not_a_model_result(roots, 
 
 def test_freihand_evaluator_through_registry_on_fixture_gt_not_a_model_result(roots, tmp_path):
     from common.config import load_config
-    from data.registry import build_evaluator
     from data.adapters.freihand import load_freihand_records, load_freihand_split
+    from data.registry import build_evaluator
 
     cfg = load_config(CFG, _opts("freihand", roots["freihand"]))
     records = load_freihand_records("test", cfg)

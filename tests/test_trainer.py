@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from engine_fixtures import ToyBodyModel, ToyDataset, ToyModel, make_loader, run_toy_training, toy_config
 
 from common.engine import CheckpointError, DistInfo, build_grad_scaler, build_optimizer, build_scheduler, fit
 from common.engine.logger import RunLogger
 from common.evaluation import MeshEvaluator
+from engine_fixtures import ToyBodyModel, ToyDataset, ToyModel, make_loader, run_toy_training, toy_config
 
 REPO = Path(__file__).resolve().parent.parent
 

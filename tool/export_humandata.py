@@ -22,8 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
-from data.adapters.humandata import CROWDNET30, HUMAN_DATA_INDEX, HUMAN_DATA_LEN
 from common.joint_sets import convert_joints, convert_validity
+from data.adapters.humandata import CROWDNET30, HUMAN_DATA_INDEX, HUMAN_DATA_LEN
 from data.records import PersonRecord
 
 SLOTS = np.array([HUMAN_DATA_INDEX[name] for name in CROWDNET30])

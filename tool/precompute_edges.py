@@ -24,8 +24,14 @@ import numpy as np
 import torch
 
 from common.edges.precomputed import EDGE_KINDS, edge_file, record_key, update_manifest, write_edge_png
-from common.edges.smpl_edges import (edge_kernel_size, edge_magnitudes, overlap_from_magnitudes, people_vertices,
-                                     shade_people, visible_from_magnitudes)
+from common.edges.smpl_edges import (
+    edge_kernel_size,
+    edge_magnitudes,
+    overlap_from_magnitudes,
+    people_vertices,
+    shade_people,
+    visible_from_magnitudes,
+)
 from data.edge_maps import record_smpl_people
 
 log = logging.getLogger("precompute_edges")

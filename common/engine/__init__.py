@@ -1,6 +1,13 @@
 """Training engine: device, seeding, DDP, optimizer, checkpoints, logging and the training loop."""
-from common.engine.checkpoint import (CheckpointError, checkpoint_path, latest_checkpoint, load_checkpoint,
-                                      load_model_weights, resolve_resume, save_checkpoint)
+from common.engine.checkpoint import (
+                                      CheckpointError,
+                                      checkpoint_path,
+                                      latest_checkpoint,
+                                      load_checkpoint,
+                                      load_model_weights,
+                                      resolve_resume,
+                                      save_checkpoint,
+)
 from common.engine.device import DeviceError, configure_cpu_threads, resolve_device
 from common.engine.distributed import DistInfo, cleanup_distributed, init_distributed, unwrap_model, wrap_model
 from common.engine.logger import RunLogger

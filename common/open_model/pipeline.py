@@ -15,8 +15,13 @@ from common.open_model.bodies import allowed_vertices, sample_bodies
 from common.open_model.expressions import expression_space, sample_action_weights
 from common.open_model.face_landmarks import place_landmarks
 from common.open_model.hand_pca import hand_pca, sample_hand_poses
-from common.open_model.joint_maps import (SMPL_JOINT_NAMES, SMPLX_JOINT_NAMES, bone_segments, joint_positions,
-                                          layout_parents)
+from common.open_model.joint_maps import (
+    SMPL_JOINT_NAMES,
+    SMPLX_JOINT_NAMES,
+    bone_segments,
+    joint_positions,
+    layout_parents,
+)
 from common.open_model.mesh_parts import bone_vertex_mask, dominant, mesh_components
 from common.open_model.regressor_fit import fit_joint_regressor, regressor_error_mm
 from common.open_model.shape_space import fit_shape_space

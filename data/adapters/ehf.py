@@ -9,7 +9,6 @@ evaluator reads the mesh through :func:`load_ehf_gt_vertices` from ``meta['mesh_
 """
 from __future__ import annotations
 
-from common.errors import UserError
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from common.errors import UserError
 from data.adapters.ply import read_ply_vertices
 from data.records import PersonRecord
 

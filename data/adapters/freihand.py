@@ -16,7 +16,6 @@ index, middle, ring, little (4 each, base to tip).
 """
 from __future__ import annotations
 
-from common.errors import UserError
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from common.errors import UserError
 from data.adapters.ehf import keypoint_bbox
 from data.records import PersonRecord
 

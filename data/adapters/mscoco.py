@@ -16,11 +16,25 @@ from typing import Any
 
 import numpy as np
 
-from data.adapters.coco_style import (AnnotationError, CocoFile, FilterLog, Pose2D, SmplFit, add_midpoint,
-                                      attach_others, bbox_inside_image, check_images_exist, float_array,
-                                      keypoints_xyv, read_coco_file, read_pose2d_results, read_smpl_fits,
-                                      resolve_image, virtual_camera)
 from common.joint_sets import convert_joints, convert_validity, joint_names, num_joints
+from data.adapters.coco_style import (
+    AnnotationError,
+    CocoFile,
+    FilterLog,
+    Pose2D,
+    SmplFit,
+    add_midpoint,
+    attach_others,
+    bbox_inside_image,
+    check_images_exist,
+    float_array,
+    keypoints_xyv,
+    read_coco_file,
+    read_pose2d_results,
+    read_smpl_fits,
+    resolve_image,
+    virtual_camera,
+)
 from data.adapters.options import adapter_options, dataset_root
 from data.records import PersonRecord
 
