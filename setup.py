@@ -17,5 +17,5 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["common*", "data*", "tool*", "main*", "demo*"]),
     install_requires=requirements,
-    extras_require={"test": ["pytest>=7.4"]},
+    extras_require={"test": ["pytest>=7.4", "ruff>=0.6"]},
 )

@@ -16,6 +16,7 @@ import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -172,3 +173,29 @@ def body_model_from_config(cfg, kind: str = "smpl") -> BodyModel:
     return build_body_model(kind, source=bm.source, model_path=path or None, gender=bm.gender,
                             h36m_regressor_path=bm.h36m_regressor_path or None,
                             extra_regressor_path=bm.extra_regressor_path or None)
+
+
+def gendered_gt_models(cfg: Any, device: Any = None) -> dict[str, Any]:
+    """{'male', 'female'}: official gendered SMPL models of ``cfg.body_model`` (``smpl_path`` file or folder).
+
+    The open model is neutral only, and a gender whose file is missing is left out: the evaluator then uses
+    the neutral model for it and says so in ``protocol.gt_models``.
+    """
+    if cfg.body_model.source != "official":
+        return {}
+    models = {}
+    for gender in ("male", "female"):
+        try:
+            model = build_body_model("smpl", source="official", model_path=cfg.body_model.smpl_path or None,
+                                     gender=gender, h36m_regressor_path=cfg.body_model.h36m_regressor_path or None,
+                                     extra_regressor_path=cfg.body_model.extra_regressor_path or None)
+        except (FileNotFoundError, ValueError) as err:
+            log.warning("3DPW GT: no %s SMPL model (%s); the neutral model is used for %s GT", gender, err, gender)
+            continue
+        models[gender] = model.to(device) if device is not None else model
+    return models
+
+
+def neutral_smpl(cfg: Any) -> Any:
+    """The neutral SMPL model of ``cfg.body_model`` (for J0 when a gendered file is missing)."""
+    return build_body_model("smpl", source=cfg.body_model.source, model_path=cfg.body_model.smpl_path or None)

@@ -16,7 +16,7 @@ import torch
 
 from common.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from common.geometry.transforms2d import bbox_center_scale, bbox_to_affine, invert_affine
-from data.joint_sets import flip_permutation
+from common.joint_sets import flip_permutation
 
 
 @dataclass(frozen=True)

@@ -122,9 +122,15 @@ class CropEdgeMaker:
         The crop may reach beyond the image, where the release's full-image edge files hold nothing (and the
         RGB crop is black): the maps are multiplied by the crop of an all-ones image, as a precomputed map is.
         """
+        from common.edges.smpl_edges import (
+            edge_kernel_size,
+            edge_magnitudes,
+            overlap_from_magnitudes,
+            people_vertices,
+            shade_people,
+            visible_from_magnitudes,
+        )
         from common.geometry.transforms2d import warp_crop
-        from common.edges.smpl_edges import (edge_kernel_size, edge_magnitudes, overlap_from_magnitudes,
-                                             people_vertices, shade_people, visible_from_magnitudes)
 
         pose, betas, transl = (torch.from_numpy(a) for a in record_smpl_people(record, strict=False))
         with torch.no_grad():

@@ -1,12 +1,13 @@
 """Image reading/writing with one-line errors that name the file."""
 from __future__ import annotations
 
-from common.errors import UserError
 import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from common.errors import UserError
 
 
 class ImageReadError(UserError, IOError):

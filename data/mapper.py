@@ -7,16 +7,16 @@ sees the same synthesized input poses).
 """
 from __future__ import annotations
 
-from common.errors import UserError
 import numpy as np
 import torch
 
+from common.errors import UserError
 from common.geometry.transforms2d import apply_affine, process_bbox, warp_crop
+from common.joint_sets import convert_joints, convert_validity, joint_index, joint_names
 from data import augment as aug_ops
 from data.augment import AugmentParams, CropAug
 from data.edge_maps import CropEdgeMaker, sample_edge_kinds
 from data.image_io import load_image
-from data.joint_sets import convert_joints, convert_validity, joint_index, joint_names
 from data.posefix import PosefixParams, synthesize_pose
 from data.records import GENDERS, PersonRecord
 

@@ -21,12 +21,13 @@ disjoint (at most ``W - 1`` samples per epoch are left out).
 """
 from __future__ import annotations
 
-from common.errors import UserError
 import logging
 from typing import Iterator, Sequence
 
 import numpy as np
 from torch.utils.data import ConcatDataset, Dataset, Sampler
+
+from common.errors import UserError
 
 logger = logging.getLogger(__name__)
 

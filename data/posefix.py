@@ -26,16 +26,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from data.joint_sets import COCO17
+from common.joint_sets import COCO17, SAME_POINT
 
 COCO_SIGMAS = dict(zip(COCO17, np.array(
     [.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0))
 
 # Non-COCO joint -> the COCO joint whose sigma and error probabilities it uses.
 COCO_ANALOG = {
-    "Pelvis": "L_Hip", "Torso": "L_Hip", "Spine": "L_Shoulder", "Chest": "L_Shoulder", "Neck": "L_Shoulder",
-    "L_Thorax": "L_Shoulder", "R_Thorax": "R_Shoulder", "Thorax": "L_Shoulder", "Head": "L_Ear",
-    "Head_top": "L_Ear", "L_Toe": "L_Ankle", "R_Toe": "R_Ankle", "L_Hand": "L_Wrist", "R_Hand": "R_Wrist",
+    "Pelvis": "L_Hip", "Spine1": "L_Hip", "Spine2": "L_Shoulder", "Spine3": "L_Shoulder", "Neck": "L_Shoulder",
+    "L_Collar": "L_Shoulder", "R_Collar": "R_Shoulder", "Thorax": "L_Shoulder", "Head": "L_Ear",
+    "Head_top": "L_Ear", "L_Foot": "L_Ankle", "R_Foot": "R_Ankle", "L_Hand": "L_Wrist", "R_Hand": "R_Wrist",
 }
 
 
@@ -94,6 +94,7 @@ class PosefixParams:
 
 
 def _analog(name: str) -> str:
+    name = SAME_POINT.get(name, name)  # dataset names matched to an SMPL joint use that joint's analog
     key = name if name in COCO_SIGMAS else COCO_ANALOG.get(name)
     if key is None:
         raise KeyError(f"posefix: no COCO analog for joint '{name}' (add it to COCO_ANALOG)")

@@ -5,14 +5,14 @@ centre), metres in the camera frame (x right, y down, z forward) for 3D ones, ra
 """
 from __future__ import annotations
 
-from common.errors import UserError
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from data.joint_sets import JOINT_SETS, num_joints
+from common.errors import UserError
+from common.joint_sets import JOINT_SETS, num_joints
 
 GENDERS = {"neutral": 0, "male": 1, "female": 2}
 

@@ -1,42 +1,23 @@
-"""Dataset registry: dataset name -> adapter, and the torch Dataset that applies the shared mapper.
-
-An adapter is a function ``load_records(split: str, cfg, subset: str = '') -> list[PersonRecord]`` (it may also
-take ``body_model=``, then it receives the loaders' CPU body model). Register a
-new one by adding a line to ``ADAPTERS`` ("module:function", imported on first use, so importing this module
-does not import every dataset).
+"""Datasets and evaluators by name, from the dataset table (:data:`data.datasets.DATASETS`), and the torch
+Dataset that applies the shared mapper to an adapter's records.
 """
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 import zlib
-from typing import Callable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 from torch.utils.data import Dataset
 
 from common.config import ConfigError
+from common.evaluation.evaluator import Evaluator
+from data.datasets import DATASETS, DatasetSpec
 from data.edge_maps import count_unrenderable
 from data.mapper import Mapper
 from data.records import PersonRecord
 
 log = logging.getLogger(__name__)
-
-ADAPTERS: dict[str, str] = {
-    "synthetic": "data.synthetic.dataset:load_synthetic_records",
-    "3dpw": "data.adapters.pw3d:load_pw3d_records",
-    "ehf": "data.adapters.ehf:load_ehf_records",
-    "freihand": "data.adapters.freihand:load_freihand_records",
-    "crowdpose": "data.adapters.crowdpose:load_crowdpose_records",
-    "ochuman": "data.adapters.ochuman:load_ochuman_records",
-    "mscoco": "data.adapters.mscoco:load_mscoco_records",
-    "mpii": "data.adapters.mpii:load_mpii_records",
-    "h36m": "data.adapters.h36m:load_h36m_records",
-    "muco": "data.adapters.muco:load_muco_records",
-    "humandata": "data.adapters.humandata:load_humandata_records",
-}
-# datasets whose adapter interprets ``subset`` (``data.test_subset``); the others reject a non-empty one
-SUBSET_AWARE = frozenset({"synthetic", "3dpw"})
 
 
 class RecordDataset(Dataset):
@@ -71,12 +52,27 @@ class RecordDataset(Dataset):
         return self.mapper(self.records[index], index, self.epoch, self.stream)
 
 
+def dataset_spec(name: str) -> DatasetSpec:
+    """The table entry of dataset ``name`` (raises ConfigError listing the registered names)."""
+    if name not in DATASETS:
+        raise ConfigError(f"unknown dataset '{name}'; registered: {', '.join(sorted(DATASETS))} (data/datasets.py)")
+    return DATASETS[name]
+
+
 def adapter(name: str) -> Callable[..., list[PersonRecord]]:
     """The record loader registered as ``name`` (raises ConfigError listing the registered names)."""
-    if name not in ADAPTERS:
-        raise ConfigError(f"unknown dataset '{name}'; registered: {', '.join(sorted(ADAPTERS))} (data/registry.py)")
-    module, func = ADAPTERS[name].split(":")
-    return getattr(importlib.import_module(module), func)
+    return dataset_spec(name).adapter
+
+
+def load_records(name: str, split: str, cfg: Any, subset: str = "", body_model: Any = None) -> list[PersonRecord]:
+    """Records of dataset ``name``/``split``/``subset`` from its adapter (``body_model`` to adapters that take one)."""
+    spec = dataset_spec(name)
+    if subset and not spec.subsets:
+        raise ConfigError(f"data.test_subset='{subset}': dataset '{name}' has no subsets (only "
+                          f"{', '.join(sorted(n for n, s in DATASETS.items() if s.subsets))} have); "
+                          "leave data.test_subset empty")
+    extra = {"body_model": body_model} if spec.adapter_takes_body_model else {}
+    return spec.adapter(split, cfg, subset=subset, **extra)
 
 
 def build_dataset(name: str, split: str, cfg, train: bool, body_model=None, subset: str = "") -> RecordDataset:
@@ -86,12 +82,7 @@ def build_dataset(name: str, split: str, cfg, train: bool, body_model=None, subs
         cfg: the frozen Config (data.* keys). train: training mode of the mapper (augmentation if enabled).
         body_model: optional CPU BodyModel for records with SMPL params but no 3D joints.
     """
-    load = adapter(name)
-    if subset and name not in SUBSET_AWARE:
-        raise ConfigError(f"data.test_subset='{subset}': dataset '{name}' has no subsets (only "
-                          f"{', '.join(sorted(SUBSET_AWARE))} have); leave data.test_subset empty")
-    extra = {"body_model": body_model} if "body_model" in inspect.signature(load).parameters else {}
-    records = load(split, cfg, subset=subset, **extra)
+    records = load_records(name, split, cfg, subset, body_model)
     if not records:
         raise ConfigError(f"dataset '{name}' split '{split}'{f' subset {subset!r}' if subset else ''} has no records")
     log.info("dataset %s/%s%s: %d records", name, split, f"/{subset}" if subset else "", len(records))
@@ -102,3 +93,40 @@ def build_dataset(name: str, split: str, cfg, train: bool, body_model=None, subs
             log.warning("dataset %s/%s: %d of %d records have no placed SMPL params; their SEFD edge maps (%s) are "
                         "all zero", name, split, missing, len(records), ", ".join(sorted(mapper.edges.kinds)))
     return RecordDataset(records, mapper, name)
+
+
+def check_model_can_evaluate(test_set: str, model_kind: str = "smpl") -> None:
+    """Raise ConfigError (one line) when ``test_set`` needs a model the project does not have.
+
+    Every model of the project regresses SMPL bodies (``model_kind='smpl'``); EHF and FreiHAND are evaluated
+    through their evaluators directly until whole-body / hand models exist.
+    """
+    needs = DATASETS[test_set].needs_model if test_set in DATASETS else ""
+    if model_kind == "smpl" and needs:
+        raise ConfigError(f"data.test_set={test_set}: this test set needs {needs}; the project has only SMPL body "
+                          f"models (3DCrowdNet / SEFD) so far, so '{test_set}' cannot be evaluated with main/test.py "
+                          "yet")
+
+
+def build_evaluator(cfg: Any, body_model: Any, output_dir: str | Path | None,
+                    records: Sequence[PersonRecord] | None = None) -> Evaluator:
+    """The evaluator of ``cfg.data.test_set``; unknown names raise ConfigError listing the known.
+
+    ``records``: the test dataset's records (``loader.dataset.records``); builders that need them and get none
+    load them once with the adapter (test split, ``data.test_subset``).
+    """
+    name = cfg.data.test_set
+    spec = DATASETS.get(name)
+    if spec is None or spec.evaluator is None:
+        known = sorted(n for n, s in DATASETS.items() if s.evaluator is not None)
+        raise ConfigError(f"data.test_set: no evaluator for '{name}'; known: {', '.join(known)}")
+    if records is None and spec.evaluator_needs_records:
+        records = load_records(name, "test", cfg, subset=cfg.data.test_subset)
+    out = Path(output_dir) if output_dir is not None else None
+    return spec.evaluator(cfg, body_model, out, list(records) if records is not None else None)
+
+
+def dataset_records(loader: Any) -> list | None:
+    """The PersonRecords behind a test loader (``loader.dataset.records``), or None for other datasets."""
+    records = getattr(getattr(loader, "dataset", None), "records", None)
+    return list(records) if records is not None else None

@@ -124,9 +124,8 @@ class PersonCrop:
 def prepare_person(image: np.ndarray, kpts17: np.ndarray, index: int, input_size: int, pose_thr: float,
                    enlarge: float = 1.25) -> PersonCrop | str:
     """Crop + crowdnet30 input pose of one person, or the reason (str) why the person is skipped."""
-    from common.geometry.transforms2d import (apply_affine, bbox_center_scale, bbox_to_affine, process_bbox,
-                                              warp_crop)
-    from data.joint_sets import convert_joints, convert_validity
+    from common.geometry.transforms2d import apply_affine, bbox_center_scale, bbox_to_affine, process_bbox, warp_crop
+    from common.joint_sets import convert_joints, convert_validity
 
     kpts = add_pelvis_neck(kpts17)
     valid = (kpts[:, 2] > pose_thr).astype(np.float32)
@@ -251,8 +250,8 @@ def draw_inputs(image: np.ndarray, people: list[np.ndarray], crops: list[PersonC
     """Input COCO-17 poses (valid keypoints), crop boxes and person indices over the image."""
     import cv2
 
+    from common.joint_sets import skeleton
     from common.render.visualize import draw_pose2d
-    from data.joint_sets import skeleton
 
     out = image.copy()
     for k, kpts in enumerate(people):

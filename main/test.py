@@ -17,15 +17,22 @@ from typing import Any, Callable, Sequence
 import torch
 
 from common.config import load_config, to_dict
-from common.engine import (CheckpointError, DistInfo, cleanup_distributed, evaluate, init_distributed,
-                           load_model_weights, seed_everything, configure_cpu_threads)
+from common.engine import (
+    CheckpointError,
+    DistInfo,
+    cleanup_distributed,
+    configure_cpu_threads,
+    evaluate,
+    init_distributed,
+    load_model_weights,
+    seed_everything,
+)
 from common.engine.checkpoint import read_checkpoint
 from common.engine.logger import write_json
-from common.engine.reference_eval import (REFERENCE_METRICS, evaluate_references, reference_scalars,
-                                          reference_table)
+from common.engine.reference_eval import REFERENCE_METRICS, evaluate_references, reference_scalars, reference_table
 from common.errors import UserError
-from common.evaluation import build_evaluator, check_model_can_evaluate, dataset_records
 from common.evaluation.mesh_evaluator import format_summary
+from data.registry import build_evaluator, check_model_can_evaluate, dataset_records
 
 USER_ERRORS = (UserError, FileNotFoundError)  # every project error class about user input derives from UserError
 MODEL_SECTIONS = ("model", "body_model", "sefd")  # config sections that change the network's weights layout

@@ -19,15 +19,29 @@ import numpy as np
 import torch
 
 from common.config import load_config, save_config
-from common.engine import (DistInfo, RunLogger, TrainState, build_grad_scaler,
-                           build_optimizer, build_scheduler, cleanup_distributed, fit, init_distributed, iterations_per_epoch,
-                           load_checkpoint, resolve_resume, seed_everything, configure_cpu_threads, wrap_model)
+from common.engine import (
+    DistInfo,
+    RunLogger,
+    TrainState,
+    build_grad_scaler,
+    build_optimizer,
+    build_scheduler,
+    cleanup_distributed,
+    configure_cpu_threads,
+    fit,
+    init_distributed,
+    iterations_per_epoch,
+    load_checkpoint,
+    resolve_resume,
+    seed_everything,
+    wrap_model,
+)
 from common.engine.checkpoint import list_checkpoints
 from common.engine.logger import write_json
 from common.engine.reference_eval import evaluate_references, reference_scalars, reference_table
 from common.engine.trainer import log_metrics
 from common.errors import UserError
-from common.evaluation import build_evaluator, check_model_can_evaluate, dataset_records
+from data.registry import build_evaluator, check_model_can_evaluate, dataset_records
 
 # Errors caused by the user's input: reported as one line, without a traceback.
 USER_ERRORS = (UserError, FileNotFoundError)  # every project error class about user input derives from UserError
@@ -51,7 +65,7 @@ def make_visualizer(model: torch.nn.Module) -> Callable | None:
         from common.render.visualize import draw_pose2d, overlay_mesh
     except ImportError:
         return None
-    from data.joint_sets import skeleton
+    from common.joint_sets import skeleton
 
     core = getattr(model, "module", model)
     core = getattr(core, "student", core)  # SEFD wrappers: draw with the regressor inside
@@ -125,7 +139,8 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
     configure_cpu_threads(cfg.experiment.num_threads)
     parts = build(cfg, info)
     optimizer = build_optimizer(parts.model, cfg.train)
-    scheduler = build_scheduler(optimizer, cfg.train, iterations_per_epoch(len(parts.train_loader), cfg.train.max_iters_per_epoch))
+    scheduler = build_scheduler(optimizer, cfg.train,
+                                iterations_per_epoch(len(parts.train_loader), cfg.train.max_iters_per_epoch))
     scaler = build_grad_scaler(cfg.train.amp, info.device)
     state = TrainState()
     if resume is not None:

@@ -121,8 +121,19 @@ def run_toy_training(cfg, rank: int = 0, world_size: int = 1, dropout: float = 0
                      num_workers: int = 0, resume: str | None = None, eval_size: int = 0):
     """Build the toy parts from ``cfg`` and train (the sequence main/train.py follows); returns
     (final state dict, TrainState, last evaluation summary or None)."""
-    from common.engine import (RunLogger, TrainState, build_grad_scaler, build_optimizer, build_scheduler,
-                               evaluate, fit, iterations_per_epoch, load_checkpoint, seed_everything, wrap_model)
+    from common.engine import (
+        RunLogger,
+        TrainState,
+        build_grad_scaler,
+        build_optimizer,
+        build_scheduler,
+        evaluate,
+        fit,
+        iterations_per_epoch,
+        load_checkpoint,
+        seed_everything,
+        wrap_model,
+    )
     from common.engine.distributed import DistInfo
     from common.evaluation import MeshEvaluator
 
@@ -133,7 +144,8 @@ def run_toy_training(cfg, rank: int = 0, world_size: int = 1, dropout: float = 0
     loader = make_loader(ToyDataset(16, augment), cfg.data.batch_size, cfg.experiment.seed, rank, world_size,
                          num_workers=num_workers)
     optimizer = build_optimizer(model, cfg.train)
-    scheduler = build_scheduler(optimizer, cfg.train, iterations_per_epoch(len(loader), cfg.train.max_iters_per_epoch))
+    scheduler = build_scheduler(optimizer, cfg.train,
+                                iterations_per_epoch(len(loader), cfg.train.max_iters_per_epoch))
     scaler = build_grad_scaler(cfg.train.amp, info.device)
     state = TrainState()
     if resume:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from common.config import load_config
+from common.joint_sets import joint_index, joint_names
 from data.adapters.coco_style import AnnotationError, move_to_camera
 from data.adapters.mpii import load_mpii_records, read_mpii
 from data.adapters.mscoco import load_mscoco_records, read_mscoco
-from data.joint_sets import joint_index, joint_names
 from data.mapper import Mapper
 from data.sample import check_sample
 from tool.fixtures.coco_style import write_mpii, write_mscoco

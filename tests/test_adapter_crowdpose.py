@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from common.config import load_config
+from common.joint_sets import joint_index, joint_names
 from data.adapters.coco_style import AnnotationError
 from data.adapters.crowdpose import load_crowdpose_records, read_crowdpose
-from data.joint_sets import joint_index, joint_names
 from data.mapper import Mapper
 from data.sample import check_sample
 from tool.fixtures.coco_style import write_crowdpose

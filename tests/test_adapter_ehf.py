@@ -5,11 +5,17 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from adapter_fixtures import ArticulatedToy
 
+from adapter_fixtures import ArticulatedToy
 from common.evaluation.ehf_evaluator import EHFEvaluator, complete_parts
-from data.adapters.ehf import (EHF_CAM_TRANSL, EHFError, capture_to_camera, ehf_camera_rotation, load_ehf_gt_vertices,
-                               read_ehf)
+from data.adapters.ehf import (
+    EHF_CAM_TRANSL,
+    EHFError,
+    capture_to_camera,
+    ehf_camera_rotation,
+    load_ehf_gt_vertices,
+    read_ehf,
+)
 from data.adapters.ply import PlyError, read_ply_vertices, write_ply
 from tool.fixtures.ehf import write_ehf_fixture
 
@@ -101,8 +107,8 @@ def test_bad_inputs_name_file_and_field(fixture_root, tmp_path):
 def test_open_smplx_fixture_and_evaluator_from_config(tmp_path_factory):
     from common.body_models import build_body_model
     from common.config import load_config
-    from common.evaluation.ehf_evaluator import ehf_evaluator_from_config
     from data.adapters.ehf import load_ehf_records
+    from data.evaluators import ehf_evaluator
 
     model = build_body_model("smplx", source="open")
     root = tmp_path_factory.mktemp("ehf_open")
@@ -111,7 +117,7 @@ def test_open_smplx_fixture_and_evaluator_from_config(tmp_path_factory):
     assert num_v == model.layer.v_template.shape[0]
     cfg = load_config(None, [f"data.roots={{'ehf': '{root}'}}"])
     records = load_ehf_records("test", cfg)
-    ev = ehf_evaluator_from_config(cfg, model, tmp_path_factory.mktemp("ev"), records)
+    ev = ehf_evaluator(cfg, model, tmp_path_factory.mktemp("ev"), records)
     assert {"l_hand", "r_hand", "face", "body", "all"} <= set(ev.parts) and len(ev.parts["l_hand"]) > 100
     ev.reset(len(records))
     ev.process({"index": torch.arange(2)}, {"vertices": torch.as_tensor(truth["vertices"], dtype=torch.float32)})

@@ -4,9 +4,9 @@ import json
 import pytest
 
 from common.config import load_config
+from common.joint_sets import joint_index
 from data.adapters.coco_style import AnnotationError
 from data.adapters.ochuman import load_ochuman_records, read_ochuman
-from data.joint_sets import joint_index
 from data.mapper import Mapper
 from data.sample import check_sample
 from tool.fixtures.coco_style import OCHUMAN_NAMES, ochuman_our_name, write_ochuman

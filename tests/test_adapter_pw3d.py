@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from adapter_fixtures import ArticulatedToy
 
+from adapter_fixtures import ArticulatedToy
 from data.adapters.pw3d import Pw3dError, read_pw3d, rest_pelvis_from_models, sanitize_bbox, world_to_camera_smpl
 from data.adapters.subsets import PW3D_SUBSETS, SubsetError
 from tool.fixtures.pw3d import write_pw3d_fixture
@@ -149,12 +149,12 @@ def open_smpl():
 def test_open_model_round_trip_loader_and_evaluator(tmp_path_factory, open_smpl):
     from common.config import load_config
     from common.evaluation.pw3d_evaluator import Pw3dEvaluator
-    from data.adapters.pw3d import _lazy_rest_pelvis, load_pw3d_records
+    from data.adapters.pw3d import lazy_rest_pelvis, load_pw3d_records
 
     root = tmp_path_factory.mktemp("pw3d_open")
     truth = write_pw3d_fixture(root, open_smpl, seed=3)
     cfg = load_config(None, [f"data.roots={{'3dpw': '{root}'}}"])
-    official = read_pw3d(root, "test", fmt="official", rest_pelvis=_lazy_rest_pelvis(cfg))
+    official = read_pw3d(root, "test", fmt="official", rest_pelvis=lazy_rest_pelvis(cfg))
     joints = _joints(open_smpl, official)
     for rec, j in zip(official, joints):
         seq = truth[rec.sequence]

@@ -4,13 +4,23 @@ import random
 import numpy as np
 import pytest
 import torch
-from engine_fixtures import ToyBodyModel, ToyModel, toy_config
 from torch import nn
 
 from common.config import config_from_dict
-from common.engine import (CheckpointError, build_grad_scaler, build_optimizer, build_scheduler, checkpoint_path,
-                           latest_checkpoint, load_checkpoint, load_model_weights, resolve_resume, save_checkpoint)
+from common.engine import (
+    CheckpointError,
+    build_grad_scaler,
+    build_optimizer,
+    build_scheduler,
+    checkpoint_path,
+    latest_checkpoint,
+    load_checkpoint,
+    load_model_weights,
+    resolve_resume,
+    save_checkpoint,
+)
 from common.engine import checkpoint as ckpt_module
+from engine_fixtures import ToyBodyModel, ToyModel, toy_config
 
 
 def _parts(cfg, seed=0):

@@ -5,6 +5,7 @@ import socket
 import pytest
 import torch
 import torch.multiprocessing as mp
+
 from engine_fixtures import ddp_worker, run_toy_training, toy_config
 
 

@@ -14,10 +14,9 @@ import torch
 
 from common.geometry.camera import perspective_project
 from common.geometry.transforms2d import apply_affine
+from common.joint_sets import joint_index
 from data.image_io import save_jpeg
-from data.joint_sets import joint_index
-from demo.demo import (add_pelvis_neck, image_camera, keypoint_box, main, prepare_person, to_shared_camera,
-                       write_obj)
+from demo.demo import add_pelvis_neck, image_camera, keypoint_box, main, prepare_person, to_shared_camera, write_obj
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -147,7 +146,7 @@ def test_prepare_person_converts_to_crowdnet30_in_crop_pixels():
         j = joint_index("crowdnet30", name)
         np.testing.assert_allclose(crop.pose2d[j], apply_affine(k19[row:row + 1, :2], crop.img_to_crop)[0], atol=1e-4)
         assert crop.pose2d_valid[j] == 1
-    for name in ("L_Wrist", "Spine", "L_Toe", "Head_top", "L_Hand", "Torso"):
+    for name in ("L_Wrist", "Spine2", "L_Foot", "Head_top", "L_Hand", "Spine1"):
         assert crop.pose2d_valid[joint_index("crowdnet30", name)] == 0
     assert crop.pose2d.shape == (30, 2) and crop.pose2d_valid.sum() == 19 - 1
 

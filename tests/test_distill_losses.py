@@ -6,8 +6,7 @@ import math
 import pytest
 import torch
 
-from common.models.distill_losses import (FeatureDistillationLoss, at_term, fsp_matrix, kd_term,
-                                          log_softmax_l1_term)
+from common.models.distill_losses import FeatureDistillationLoss, at_term, fsp_matrix, kd_term, log_softmax_l1_term
 
 LAYERS = ("layer1", "layer2", "layer3", "layer4")
 SHAPES = {"layer1": (2, 8, 16, 16), "layer2": (2, 16, 8, 8), "layer3": (2, 32, 4, 4), "layer4": (2, 64, 2, 2)}

@@ -3,8 +3,18 @@ import numpy as np
 import pytest
 import torch
 
-from data.joint_sets import (JOINT_SETS, JointSetError, convert_joints, convert_validity, flip_pairs,
-                             flip_permutation, joint_index, joint_names, skeleton)
+from common.joint_sets import (
+    JOINT_SETS,
+    SAME_POINT,
+    JointSetError,
+    convert_joints,
+    convert_validity,
+    flip_pairs,
+    flip_permutation,
+    joint_index,
+    joint_names,
+    skeleton,
+)
 
 
 def test_sizes_and_unique_names():
@@ -33,7 +43,8 @@ def test_graph15_skeleton_matches_release():
 
 def test_openpose18_order():
     names = joint_names("openpose18")
-    assert names[:2] == ("Nose", "Neck") and names[2] == "R_Shoulder" and names[14:] == ("R_Eye", "L_Eye", "R_Ear", "L_Ear")
+    assert names[:2] == ("Nose", "Neck") and names[2] == "R_Shoulder"
+    assert names[14:] == ("R_Eye", "L_Eye", "R_Ear", "L_Ear")
 
 
 def test_convert_coco_to_crowdnet_known_answer():
@@ -57,7 +68,9 @@ def test_convert_crowdnet_to_graph15_complete_and_torch():
 def test_convert_h36m_mask_and_validity():
     _, mask = convert_joints(np.zeros((17, 3)), "h36m17", "crowdnet30")
     names = [joint_names("crowdnet30")[i] for i in np.flatnonzero(mask)]
-    assert sorted(names) == sorted(joint_names("h36m17"))  # every H36M name exists in crowdnet30
+    # every H36M joint exists in crowdnet30 (H36M 'Torso' as SMPL 'Spine1', 3DCrowdNet's approximation)
+    assert sorted(names) == sorted(SAME_POINT.get(n, n) for n in joint_names("h36m17"))
+    assert names.count("Spine1") == 1 and "Torso" not in joint_names("crowdnet30")
     valid = np.ones(21)
     valid[joint_index("muco21", "L_Knee")] = 0
     out = convert_validity(valid, "muco21", "crowdnet30")
@@ -77,3 +90,26 @@ def test_errors_name_the_problem():
         joint_names("cocoo")
     with pytest.raises(ValueError, match="'coco17' has 17 joints"):
         convert_joints(np.zeros((16, 2)), "coco17", "crowdnet30")
+
+
+def test_one_smpl_name_table():
+    from common.open_model.joint_maps import SMPL_JOINT_NAMES
+    from common.open_model.named_regressors import REGRESSOR_NAMES
+
+    assert tuple(SMPL_JOINT_NAMES) == joint_names("smpl24") == joint_names("crowdnet30")[:24]
+    assert joint_names("smpl24")[3::3][:3] == ("Spine1", "Spine2", "Spine3") and "L_Collar" in joint_names("smpl24")
+    for name, names in REGRESSOR_NAMES.items():
+        assert tuple(names) == joint_names(name), name
+    for name, names in JOINT_SETS.items():  # an approximated name never meets its SMPL joint in one set
+        assert not any(a in names and b in names for a, b in SAME_POINT.items()), name
+
+
+def test_graph_constants_derive_from_the_joint_sets():
+    from common.models.losses import GRAPH15_IN_CROWDNET30
+    from common.nets.rotation_net import GRAPH15_FLIP_PAIRS, GRAPH15_SKELETON
+
+    # the official release's hard-coded values
+    assert GRAPH15_IN_CROWDNET30 == (0, 1, 2, 4, 5, 7, 8, 12, 29, 16, 17, 18, 19, 20, 21)
+    assert GRAPH15_SKELETON == ((0, 1), (1, 3), (3, 5), (0, 2), (2, 4), (4, 6), (0, 7), (7, 8), (7, 9), (9, 11),
+                                (11, 13), (7, 10), (10, 12), (12, 14))
+    assert GRAPH15_FLIP_PAIRS == ((1, 2), (3, 4), (5, 6), (9, 10), (11, 12), (13, 14))

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from common.evaluation.keypoint_ap import COCO_SIGMAS, CROWDPOSE_SIGMAS, KeypointAPEvaluator, oks
+from common.joint_sets import convert_joints, num_joints
 from data.adapters.crowdpose import read_crowdpose
 from data.adapters.ochuman import read_ochuman
-from data.joint_sets import convert_joints
+from data.evaluators import load_keypoint_gt
 from tool.fixtures.coco_style import write_crowdpose, write_ochuman
 
 
@@ -24,7 +25,8 @@ def _batches(records, convention, shift=0.0, crop_scale=1.0, batch_size=3):
 
 
 def _evaluate(records, gt_file, convention, sigmas, area_from_bbox, tmp_path, **kw):
-    ev = KeypointAPEvaluator(gt_file, convention, sigmas, area_from_bbox, [r.image_id for r in records],
+    gt = load_keypoint_gt(gt_file, num_joints(convention), area_from_bbox)
+    ev = KeypointAPEvaluator(gt, convention, sigmas, [r.image_id for r in records],
                              [r.person_id for r in records], output_dir=tmp_path / "eval")
     ev.reset(len(records))
     for batch, preds in _batches(records, convention, **kw):
@@ -61,8 +63,9 @@ def test_far_shifted_prediction_gives_ap_zero(crowdpose, tmp_path):
 
 def test_missing_samples_refuse_headline(crowdpose, tmp_path):
     root, records = crowdpose
-    ev = KeypointAPEvaluator(root / "annotations/crowdpose_test.json", "crowdpose14", CROWDPOSE_SIGMAS, True,
-                             [r.image_id for r in records], [r.person_id for r in records])
+    gt = load_keypoint_gt(root / "annotations/crowdpose_test.json", 14, True)
+    ev = KeypointAPEvaluator(gt, "crowdpose14", CROWDPOSE_SIGMAS, [r.image_id for r in records],
+                             [r.person_id for r in records])
     ev.reset(len(records))
     batch, preds = next(_batches(records, "crowdpose14"))
     ev.process(batch, preds)
@@ -84,12 +87,16 @@ def test_ochuman_coco_format_ap_one_and_oks_known_value(tmp_path):
 
 def test_from_config_and_input_ap(crowdpose, tmp_path, monkeypatch):
     from common.config import load_config
-    from data.registry import ADAPTERS
+    from data import registry
 
     root, records = crowdpose
-    monkeypatch.setitem(ADAPTERS, "crowdpose", "data.adapters.crowdpose:load_crowdpose_records")
     cfg = load_config(opts=[f"data.roots={{crowdpose: {root}}}", "data.test_set=crowdpose"])
-    ev = KeypointAPEvaluator.from_config(cfg, None, tmp_path / "eval")
+    ev = registry.build_evaluator(cfg, None, tmp_path / "eval")  # no records given: the adapter reads them once
+    assert len(ev.image_ids) == 7 and ev.convention == "crowdpose14"
+    calls = []
+    monkeypatch.setattr(registry, "load_records", lambda *a, **k: calls.append(a))
+    ev = registry.build_evaluator(cfg, None, tmp_path / "eval", records=records)  # given: never read again
+    assert calls == [] and isinstance(ev, KeypointAPEvaluator)
     assert len(ev.image_ids) == 7 and ev.convention == "crowdpose14"
     inputs = [(r.joints2d, r.joints2d_valid, "crowdnet30") for r in records]
     ev.input_poses = inputs

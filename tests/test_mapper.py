@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from common.joint_sets import flip_permutation, joint_index
 from data.augment import AugmentParams, CropAug, augment_joints3d, augment_smpl_pose, crop_affine
-from data.joint_sets import flip_permutation, joint_index
 from data.mapper import Mapper
 from data.posefix import PosefixParams
 from data.records import PersonRecord

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
+from common.joint_sets import convert_joints, joint_index
 from data.adapters.crowdpose import read_crowdpose
-from data.joint_sets import convert_joints, joint_index
 from tool.fixtures.coco_style import write_crowdpose
 from tool.match_pose2d import joints_box, main, match_person
 

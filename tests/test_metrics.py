@@ -4,13 +4,14 @@ import math
 
 import pytest
 import torch
-from engine_fixtures import ToyBodyModel, ToyDataset
 from torch.utils.data import default_collate
 
 from common.config import ConfigError, load_config
-from common.evaluation import EvaluationError, MeshEvaluator, build_evaluator, mpjpe, mpvpe, pa_mpjpe
+from common.evaluation import EvaluationError, MeshEvaluator, mpjpe, mpvpe, pa_mpjpe
 from common.evaluation.mesh_evaluator import assign_stratum, format_summary, stratum_labels
 from common.geometry.rotations import axis_angle_to_matrix
+from data.registry import build_evaluator
+from engine_fixtures import ToyBodyModel, ToyDataset
 
 
 def _points(b=3, n=14, seed=0):

@@ -12,8 +12,14 @@ from common.geometry.rotations import rot6d_to_matrix
 from common.nets.backbone import ResNetBackbone
 from common.nets.heatmaps import render_gaussian_heatmaps, sample_feature_map, sample_volume, soft_argmax_3d
 from common.nets.position_net import PositionNet
-from common.nets.rotation_net import (GRAPH15_FLIP_PAIRS, GRAPH15_SKELETON, GraphConvBlock, GraphResBlock,
-                                      RotationNet, normalized_adjacency)
+from common.nets.rotation_net import (
+    GRAPH15_FLIP_PAIRS,
+    GRAPH15_SKELETON,
+    GraphConvBlock,
+    GraphResBlock,
+    RotationNet,
+    normalized_adjacency,
+)
 from common.nets.vposer import VPoserDecoder, VPoserV1
 
 
@@ -132,7 +138,7 @@ def test_batched_graph_conv_equals_loop_version():
     batched = nn.Sequential(GraphConvBlock(adj, 20, 16), GraphResBlock(adj, 16))
     loop = nn.Sequential(LoopGraphConv(adj, 20, 16), LoopResBlock(adj, 16))
     with torch.no_grad():  # non-trivial BN affine / running stats
-        for name, t in batched.named_parameters():
+        for t in batched.parameters():
             t.add_(torch.randn_like(t) * 0.1)
         for name, t in batched.named_buffers():
             if "running" in name:

@@ -1,7 +1,7 @@
 """posefix: zero probabilities return the GT; each error class lands where PoseFix puts it."""
 import numpy as np
 
-from data.joint_sets import COCO17, joint_index, joint_names
+from common.joint_sets import COCO17, joint_index, joint_names
 from data.posefix import COCO_SIGMAS, PosefixParams, synthesize_pose
 
 NAMES = joint_names("crowdnet30")

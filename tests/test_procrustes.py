@@ -46,7 +46,9 @@ def test_rigid_keeps_scale():
     pred, gt = _transformed_copy(seed=3)
     aligned = rigid_procrustes(pred, gt)
     # Without scale the spread of the aligned points equals the spread of pred.
-    spread = lambda x: (x - x.mean(1, keepdim=True)).norm(dim=-1).mean(1)
+    def spread(x):
+        return (x - x.mean(1, keepdim=True)).norm(dim=-1).mean(1)
+
     assert torch.allclose(spread(aligned), spread(pred), rtol=1e-5)
     # Sample 1 was scaled 1.7: rigid fit cannot reach gt, similarity can.
     assert (aligned[1] - gt[1]).norm(dim=-1).mean() > 0.1

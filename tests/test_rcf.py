@@ -4,8 +4,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from common.nets.rcf import (CAFFE_BGR_MEAN, RCF, bilinear_upsample_kernel, build_rcf, load_rcf_weights,
-                             rcf_input_from_rgb)
+from common.nets.rcf import (
+    CAFFE_BGR_MEAN,
+    RCF,
+    bilinear_upsample_kernel,
+    build_rcf,
+    load_rcf_weights,
+    rcf_input_from_rgb,
+)
 
 
 @pytest.fixture(scope="module")

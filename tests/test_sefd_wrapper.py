@@ -5,16 +5,22 @@ import dataclasses
 
 import pytest
 import torch
-from model_fixtures import TinySMPL, random_batch
 
 from common.config import load_config
+from common.edges.canny import CannyEdgeChannel
 from common.engine.checkpoint import save_checkpoint
 from common.engine.optim import build_optimizer
 from common.models.crowdnet import CrowdNetRegressor
-from common.edges.canny import CannyEdgeChannel
-from common.models.sefd import (DistillationWrapper, EdgeInputModel, build_edge_fn, build_teacher,
-                               load_teacher_weights, teacher_features)
+from common.models.sefd import (
+    DistillationWrapper,
+    EdgeInputModel,
+    build_edge_fn,
+    build_teacher,
+    load_teacher_weights,
+    teacher_features,
+)
 from common.nets.rcf import RCF, RCFEdgeChannel
+from model_fixtures import TinySMPL, random_batch
 
 SIZE = 64
 

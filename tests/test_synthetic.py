@@ -88,8 +88,8 @@ def test_records_match_the_body_model(tiny, body_model):
     for rec in train[:4]:
         pose = torch.as_tensor(rec.smpl_pose)[None]
         with torch.no_grad():
-            out = body_model(global_orient=pose[:, :3], body_pose=pose[:, 3:], betas=torch.as_tensor(rec.smpl_betas)[None],
-                             transl=torch.as_tensor(rec.smpl_transl)[None])
+            out = body_model(global_orient=pose[:, :3], body_pose=pose[:, 3:],
+                             betas=torch.as_tensor(rec.smpl_betas)[None], transl=torch.as_tensor(rec.smpl_transl)[None])
             joints = body_model.regress(out.vertices, "crowdnet30")[0].numpy()
         np.testing.assert_allclose(joints, rec.joints3d, atol=1e-4)
         uv = joints[:, :2] / joints[:, 2:] * rec.focal + rec.princpt

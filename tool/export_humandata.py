@@ -22,8 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from common.joint_sets import convert_joints, convert_validity
 from data.adapters.humandata import CROWDNET30, HUMAN_DATA_INDEX, HUMAN_DATA_LEN
-from data.joint_sets import convert_joints, convert_validity
 from data.records import PersonRecord
 
 SLOTS = np.array([HUMAN_DATA_INDEX[name] for name in CROWDNET30])
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> Path:
     from data.registry import adapter
 
     parser = argparse.ArgumentParser(description="Export a registered dataset's records to HumanData .npz.")
-    parser.add_argument("--dataset", required=True, help="registered dataset name (data/registry.py)")
+    parser.add_argument("--dataset", required=True, help="registered dataset name (data/datasets.py)")
     parser.add_argument("--split", default="train")
     parser.add_argument("--cfg", default=None, help="experiment YAML (for data.roots etc.)")
     parser.add_argument("--opts", nargs="*", default=[], help="config overrides section.key=value")

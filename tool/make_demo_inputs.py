@@ -34,7 +34,7 @@ def detector_keypoints(joints2d: np.ndarray, inside: np.ndarray, visible: np.nda
     Noise std is 1.5% (visible) / 4% (hidden by another person) of the person's box height; scores are
     U(0.75, 0.98) visible, U(0.25, 0.55) hidden, U(0, 0.05) outside the image.
     """
-    from data.joint_sets import convert_joints, convert_validity
+    from common.joint_sets import convert_joints, convert_validity
 
     xy, _ = convert_joints(np.asarray(joints2d, np.float64), "crowdnet30", "coco17")
     ins = convert_validity(inside, "crowdnet30", "coco17") > 0

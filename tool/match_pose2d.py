@@ -24,8 +24,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from common.joint_sets import convert_joints, num_joints
 from data.adapters.coco_style import AnnotationError, field, float_array, load_json, read_coco_file
-from data.joint_sets import convert_joints, num_joints
 
 GT_CONVENTIONS = {14: "crowdpose14", 16: "mpii16", 17: "coco17"}  # keypoints per GT person -> convention
 THRESHOLD_RATIO = 1.0 / 15.0

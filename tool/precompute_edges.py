@@ -24,8 +24,14 @@ import numpy as np
 import torch
 
 from common.edges.precomputed import EDGE_KINDS, edge_file, record_key, update_manifest, write_edge_png
-from common.edges.smpl_edges import (edge_kernel_size, edge_magnitudes, overlap_from_magnitudes, people_vertices,
-                                     shade_people, visible_from_magnitudes)
+from common.edges.smpl_edges import (
+    edge_kernel_size,
+    edge_magnitudes,
+    overlap_from_magnitudes,
+    people_vertices,
+    shade_people,
+    visible_from_magnitudes,
+)
 from data.edge_maps import record_smpl_people
 
 log = logging.getLogger("precompute_edges")
@@ -111,7 +117,7 @@ def precompute(cfg, dataset: str, split: str, kind: str, out_dir: Path, limit: i
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cfg", default=None, help="experiment YAML (defaults + overrides if omitted)")
-    parser.add_argument("--dataset", required=True, help="dataset name registered in data/registry.py")
+    parser.add_argument("--dataset", required=True, help="dataset name registered in data/datasets.py")
     parser.add_argument("--split", default="train")
     parser.add_argument("--kind", default="smpl_overlap", choices=EDGE_KINDS)
     parser.add_argument("--out", default="", help="output root (default: sefd.edge_dir)")

@@ -50,7 +50,8 @@ class DataCfg:
     test_set: str = "synthetic"  # dataset evaluated by main/test.py and periodic evaluation
     test_subset: str = ""  # named subset of the test set ('' = all; e.g. 'high_occlusion', '3dpw_crowd')
     roots: dict = field(default_factory=FrozenDict)  # dataset name -> root folder of the user's copy
-    adapter_options: dict = field(default_factory=FrozenDict)  # dataset name -> adapter keyword overrides (filters, files)
+    # dataset name -> adapter keyword overrides (filters, files)
+    adapter_options: dict = field(default_factory=FrozenDict)
     input_size: int = 256  # square network input crop (px); heatmaps are input_size/4
     bbox_enlarge: float = 1.25  # crop = tight person box enlarged by this factor
     augment: bool = True  # training augmentation (scale, rotation, flip, colour) on/off

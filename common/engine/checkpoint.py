@@ -11,7 +11,6 @@ the newest one. Loading only unpickles tensors and plain containers (``weights_o
 """
 from __future__ import annotations
 
-from common.errors import UserError
 import os
 import re
 from pathlib import Path
@@ -23,6 +22,7 @@ from torch import nn
 from common.config import to_dict
 from common.engine.distributed import unwrap_model
 from common.engine.seed import get_rng_state, set_rng_state
+from common.errors import UserError
 
 CHECKPOINT_FORMAT = "crowdmesh-checkpoint"
 CHECKPOINT_VERSION = 1

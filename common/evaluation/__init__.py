@@ -1,8 +1,7 @@
-"""Evaluation: per-sample metrics, evaluators (reset/process/evaluate) and the test-set registry."""
+"""Evaluation: per-sample metrics and evaluators (reset/process/evaluate). Evaluators receive records / arrays;
+the dataset table (``data.datasets``) builds them for a test set (``data.registry.build_evaluator``)."""
 from common.evaluation.evaluator import EvaluationError, Evaluator
 from common.evaluation.mesh_evaluator import MeshEvaluator
 from common.evaluation.metrics import mpjpe, mpvpe, pa_mpjpe
-from common.evaluation.registry import build_evaluator, check_model_can_evaluate, dataset_records
 
-__all__ = ["EvaluationError", "Evaluator", "MeshEvaluator", "build_evaluator", "check_model_can_evaluate",
-           "dataset_records", "mpjpe", "mpvpe", "pa_mpjpe"]
+__all__ = ["EvaluationError", "Evaluator", "MeshEvaluator", "mpjpe", "mpvpe", "pa_mpjpe"]

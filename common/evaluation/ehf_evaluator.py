@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import pickle
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -129,31 +129,3 @@ class EHFEvaluator(Evaluator):
         return {"num_samples": len(rows), **means, "units": "mm",
                 "protocol": {"dataset": "ehf", "pa": "similarity Procrustes per part and sample",
                              "parts": {p: int(len(v)) for p, v in self.parts.items()}}}
-
-
-def ehf_evaluator_from_config(cfg: Any, body_model: Any, output_dir: str | Path | None,
-                              records: Sequence[Any] | None = None) -> EHFEvaluator:
-    """Registry builder. Part sets: ``data.adapter_options['ehf']['part_vertex_ids']`` (file) or, for the open
-    model, its ``vertex_sets.json``; 14-joint regressor: ``...['j14_regressor']`` ((14, V) .npy) or the body
-    model's H36M-17 regressor restricted to the 3DPW 14 joints (not the published LSP-14 set)."""
-    from data.adapters.ehf import load_ehf_gt_vertices, load_ehf_records
-    from data.adapters.mscoco import adapter_options
-    from data.joint_sets import joint_names
-
-    opts = adapter_options(cfg, "ehf")
-    records = list(records) if records is not None else load_ehf_records("test", cfg)
-    num_v = int(body_model.faces.max()) + 1 if getattr(body_model, "faces", None) is not None else None
-    part_file = opts.get("part_vertex_ids")
-    if not part_file and cfg.body_model.source == "open":
-        from common.open_model import ensure_open_model
-
-        part_file = ensure_open_model().vertex_sets_path
-    parts = load_part_vertex_ids(part_file, num_v) if part_file else complete_parts({}, num_v)
-    if opts.get("j14_regressor"):
-        regressor = torch.as_tensor(np.load(opts["j14_regressor"]), dtype=torch.float64)
-    else:
-        names = joint_names("h36m17")
-        keep = [i for i, n in enumerate(names) if n not in ("Pelvis", "Torso", "Nose")]
-        regressor = lambda v: body_model.regress(v.float(), "h36m17")[:, keep]  # noqa: E731
-    return EHFEvaluator(lambda i: load_ehf_gt_vertices(records[i].meta["mesh_gt_path"], None), parts, regressor,
-                        output_dir, cfg.test.allow_skipped, cfg.test.save_per_sample)

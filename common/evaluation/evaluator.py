@@ -7,7 +7,6 @@ only) and refuses headline numbers when samples are missing unless ``allow_skipp
 """
 from __future__ import annotations
 
-from common.errors import UserError
 import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -16,6 +15,7 @@ import torch.distributed as dist
 
 from common.engine.distributed import all_gather_objects
 from common.engine.logger import jsonable, write_json
+from common.errors import UserError
 
 _SHOW = 20  # indices listed in the summary when samples are missing
 

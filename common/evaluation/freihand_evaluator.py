@@ -123,16 +123,3 @@ class FreiHANDEvaluator(Evaluator):
                 summary["export"] = f"not written: {len(by_sample)} of {n_samples} samples predicted"
             write_json(out / "metrics.json", summary)
         return summary
-
-
-def freihand_evaluator_from_config(cfg: Any, body_model: Any, output_dir: str | Path | None,
-                                   records: Sequence[Any] | None = None) -> FreiHANDEvaluator:
-    """Registry builder: GT arrays of the evaluation split of ``data.roots['freihand']``; predictions under
-    ``hand_joints`` / ``hand_vertices``."""
-    from data.adapters.freihand import load_freihand_records, load_freihand_split
-    from data.adapters.mscoco import dataset_root
-
-    records = list(records) if records is not None else load_freihand_records("test", cfg)
-    split = load_freihand_split(dataset_root(cfg, "freihand"), "evaluation")
-    return FreiHANDEvaluator([r.meta["index"] for r in records], split.xyz, split.verts, output_dir=output_dir,
-                             allow_skipped=cfg.test.allow_skipped, save_per_sample=cfg.test.save_per_sample)

@@ -2,8 +2,9 @@
 
 Each prediction is the model's ``preds['joints_proj']`` (B, 30, 2) crop px, mapped to image px by
 ``batch['crop_to_img']`` (B, 2, 3), reordered from ``crowdnet30`` to the dataset's keypoints by name
-(:func:`data.joint_sets.convert_joints`; every CrowdPose / COCO joint exists in crowdnet30) and scored by the mean
-of ``preds['joints_score']`` (1 when absent). AP is computed against the dataset's GT file with its OKS sigmas, so
+(:func:`common.joint_sets.convert_joints`; every CrowdPose / COCO joint exists in crowdnet30) and scored by the mean
+of ``preds['joints_score']`` (1 when absent). AP is computed against the dataset's GT (a COCO dict the caller reads
+from the dataset's GT file, ``data.evaluators.load_keypoint_gt``) with its OKS sigmas, so
 GT people the test set has no prediction for (e.g. without a matched detector pose) count as misses.
 CrowdPose GT has no ``area``; as in crowdposetools (``use_area=False``) the OKS scale is ``0.53 * w * h`` of the GT
 box, and AP is also reported per crowd index (easy < 0.1 <= medium <= 0.8 < hard). ``input_ap`` is the AP of
@@ -20,34 +21,12 @@ import numpy as np
 import torch
 
 from common.evaluation.evaluator import EvaluationError, Evaluator
+from common.joint_sets import convert_joints, num_joints
 
 COCO_SIGMAS = (.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89)
 CROWDPOSE_SIGMAS = (.79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89, .79, .79)
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 CROWD_INDEX_BINS = {"easy": (0.0, 0.1), "medium": (0.1, 0.8), "hard": (0.8, 1.01)}
-# test set -> (GT file under data.roots[name], keypoint convention, sigmas, OKS area from the GT box)
-AP_TEST_SETS = {
-    "crowdpose": ("annotations/crowdpose_test.json", "crowdpose14", CROWDPOSE_SIGMAS, True),
-    "ochuman": ("ochuman_coco_format_test_range_0.00_1.00.json", "coco17", COCO_SIGMAS, False),
-    "mscoco": ("annotations/person_keypoints_val2017.json", "coco17", COCO_SIGMAS, False),
-}
-
-
-def load_keypoint_gt(path: str | Path, num_keypoints: int, area_from_bbox: bool) -> dict:
-    """GT file as a COCO dict ready for COCOeval: category 1, ``iscrowd``/``num_keypoints``/``area`` filled."""
-    from data.adapters.coco_style import read_coco_file
-
-    coco = read_coco_file(path, num_keypoints=num_keypoints)
-    anns = []
-    for image_anns in coco.anns_by_image.values():
-        for ann in image_anns:
-            kp = ann.get("keypoints") or [0] * (3 * num_keypoints)
-            x, y, w, h = (float(v) for v in ann["bbox"])
-            area = 0.53 * w * h if area_from_bbox else float(ann.get("area", w * h))
-            anns.append({**ann, "category_id": 1, "keypoints": kp, "iscrowd": int(ann.get("iscrowd", 0)),
-                         "num_keypoints": int(sum(1 for v in kp[2::3] if v > 0)), "area": area})
-    return {"images": list(coco.images.values()), "annotations": anns,
-            "categories": [{"id": 1, "name": "person"}]}
 
 
 def coco_keypoint_stats(gt: dict, results: list[dict], sigmas: Sequence[float],
@@ -87,56 +66,33 @@ class KeypointAPEvaluator(Evaluator):
     """COCO-style keypoint AP of projected model joints (module docstring).
 
     Args:
-        gt_file: the dataset's COCO-style GT file. convention: its keypoint order ('crowdpose14' | 'coco17').
-        sigmas: per-keypoint OKS sigmas (x10, as published). area_from_bbox: OKS area = 0.53 w h (CrowdPose).
+        gt: the dataset's GT as a COCO dict ready for COCOeval (category 1, ``iscrowd``/``num_keypoints``/``area``
+            filled; ``data.evaluators.load_keypoint_gt``). convention: its keypoint order ('crowdpose14' | 'coco17').
+        sigmas: per-keypoint OKS sigmas (x10, as published).
         image_ids, person_ids: per dataset index, the GT image and annotation id of the sample.
         input_poses: optional per dataset index (K_in,2) px input pose, its (K_in,) validity and convention,
             for the reference ``input_ap``.
     """
 
-    def __init__(self, gt_file: str | Path, convention: str, sigmas: Sequence[float], area_from_bbox: bool,
+    def __init__(self, gt: dict, convention: str, sigmas: Sequence[float],
                  image_ids: Sequence[Any], person_ids: Sequence[Any],
                  input_poses: Sequence[tuple[np.ndarray, np.ndarray, str] | None] | None = None,
                  output_dir: str | Path | None = None, allow_skipped: bool = False,
                  save_per_sample: bool = True) -> None:
         super().__init__(output_dir, allow_skipped, save_per_sample)
-        from data.joint_sets import num_joints
-
         self.convention, self.sigmas = convention, tuple(float(s) for s in sigmas)
         if len(self.sigmas) != num_joints(convention):
             raise ValueError(f"KeypointAPEvaluator: {len(self.sigmas)} sigmas for '{convention}'")
-        self.gt = load_keypoint_gt(gt_file, num_joints(convention), area_from_bbox)
+        self.gt = gt
         self.gt_by_id = {a["id"]: a for a in self.gt["annotations"]}
         self.image_ids, self.person_ids = list(image_ids), list(person_ids)
         self.input_poses = list(input_poses) if input_poses is not None else None
-
-    @classmethod
-    def from_config(cls, cfg: Any, body_model: Any = None, output_dir: str | Path | None = None,
-                    split: str = "test", records: Sequence[Any] | None = None) -> "KeypointAPEvaluator":
-        """For ``cfg.data.test_set`` in :data:`AP_TEST_SETS`; index order = ``records`` (the test loader's
-        dataset), read with the adapter when not given."""
-        from data.adapters.mscoco import dataset_root
-        from data.registry import adapter
-
-        name = cfg.data.test_set
-        if name not in AP_TEST_SETS:
-            raise EvaluationError(f"KeypointAPEvaluator: no GT file known for '{name}' ({', '.join(AP_TEST_SETS)})")
-        rel, convention, sigmas, area_from_bbox = AP_TEST_SETS[name]
-        if records is None:
-            records = adapter(name)(split, cfg, subset=cfg.data.test_subset)
-        inputs = [(r.pose2d_input, r.pose2d_input_valid, r.pose2d_input_convention)
-                  if r.pose2d_input is not None else None for r in records]
-        return cls(dataset_root(cfg, name) / rel, convention, sigmas, area_from_bbox,
-                   [r.image_id for r in records], [r.person_id for r in records], inputs, output_dir,
-                   cfg.test.allow_skipped, cfg.test.save_per_sample)
 
     def headline_keys(self) -> tuple[str, ...]:
         return ("AP", "AP50", "AP75", "AR", "stats", "input_ap", "ap_by_crowd_index")
 
     def image_keypoints(self, batch: Mapping[str, Any], preds: Mapping[str, Any]) -> np.ndarray:
         """(B, K, 2) image-px predictions in the dataset's convention."""
-        from data.joint_sets import convert_joints
-
         if "joints_proj" not in preds:
             raise EvaluationError(f"KeypointAPEvaluator: predictions have no 'joints_proj' (keys: {sorted(preds)})")
         if "crop_to_img" not in batch:
@@ -173,8 +129,6 @@ class KeypointAPEvaluator(Evaluator):
                 for image_id, kp, score in items]
 
     def summarize(self, rows: list[dict]) -> dict:
-        from data.joint_sets import convert_joints
-
         results = self._results([(r["image_id"], np.asarray(r["keypoints"]), r["score"]) for r in rows])
         stats = coco_keypoint_stats(self.gt, results, self.sigmas)
         summary: dict[str, Any] = {"AP": stats["AP"], "AP50": stats["AP50"], "AP75": stats["AP75"],

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from common.evaluation.evaluator import EvaluationError, Evaluator
 from common.evaluation.metrics import mpjpe, mpvpe, pa_mpjpe
+from common.joint_sets import joint_names
 
 PROTOCOL_EXCLUDED = ("Pelvis", "Torso", "Nose")  # 3DPW protocol: 14 of the 17 H36M joints
 METRIC_KEYS = ("mpjpe", "pa_mpjpe", "mpvpe")
@@ -40,8 +41,6 @@ def assign_stratum(occlusion: float, edges: Sequence[float]) -> str:
 
 
 def _joint_indices(joint_set: str, joints: Sequence[int | str]) -> list[int]:
-    from data.joint_sets import joint_names  # names of the regressor's joints
-
     names = [n.lower() for n in joint_names(joint_set)]
     out = []
     for joint in joints:
@@ -81,8 +80,6 @@ class MeshEvaluator(Evaluator):
                  strata: Sequence[float] = (0.1, 0.3), save_per_sample: bool = True,
                  gt_body_models: Mapping[int, Any] | None = None) -> None:
         super().__init__(output_dir, allow_skipped, save_per_sample)
-        from data.joint_sets import joint_names
-
         self.body_model = body_model
         self.regressor = joint_regressor_name
         if eval_joints is None:

@@ -9,48 +9,16 @@ prediction is ``preds['vertices']`` from the neutral model.
 """
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
 
+from common.body_models import gendered_gt_models
 from common.evaluation.mesh_evaluator import METRIC_KEYS, MeshEvaluator
 
-log = logging.getLogger(__name__)
-
 GENDER_CODES = {"neutral": 0, "male": 1, "female": 2}
-
-
-def gendered_gt_models(cfg: Any, device: Any = None) -> dict[str, Any]:
-    """{'male', 'female'}: official gendered SMPL models of ``cfg.body_model`` (``smpl_path`` file or folder).
-
-    The open model is neutral only, and a gender whose file is missing is left out: the evaluator then uses
-    the neutral model for it and says so in ``protocol.gt_models``.
-    """
-    from common.body_models import build_body_model
-
-    if cfg.body_model.source != "official":
-        return {}
-    models = {}
-    for gender in ("male", "female"):
-        try:
-            model = build_body_model("smpl", source="official", model_path=cfg.body_model.smpl_path or None,
-                                     gender=gender, h36m_regressor_path=cfg.body_model.h36m_regressor_path or None,
-                                     extra_regressor_path=cfg.body_model.extra_regressor_path or None)
-        except (FileNotFoundError, ValueError) as err:
-            log.warning("3DPW GT: no %s SMPL model (%s); the neutral model is used for %s GT", gender, err, gender)
-            continue
-        models[gender] = model.to(device) if device is not None else model
-    return models
-
-
-def neutral_smpl(cfg: Any) -> Any:
-    """The neutral SMPL model of ``cfg.body_model`` (for J0 when a gendered file is missing)."""
-    from common.body_models import build_body_model
-
-    return build_body_model("smpl", source=cfg.body_model.source, model_path=cfg.body_model.smpl_path or None)
 
 
 class Pw3dEvaluator(MeshEvaluator):
@@ -83,15 +51,15 @@ class Pw3dEvaluator(MeshEvaluator):
 
     @classmethod
     def from_config(cls, cfg: Any, body_model: Any, output_dir: str | Path | None,
-                    records: Sequence[Any] | None = None) -> "Pw3dEvaluator":
+                    records: Sequence[Any] | None = None,
+                    options: Mapping[str, Any] | None = None) -> "Pw3dEvaluator":
         """Builder for the evaluator registry: gendered GT models from ``cfg.body_model`` when they exist.
 
         ``records`` (the test dataset's records) enable the per-sequence breakdown and the count of people per
         2D input source; crop and input source are read from ``data.adapter_options['3dpw']``.
+        ``options``: ``data.adapter_options['3dpw']`` (the caller in ``data`` reads them).
         """
-        from data.adapters.mscoco import adapter_options
-
-        opts = adapter_options(cfg, "3dpw")
+        opts = dict(options or {})
         pose_source = str(opts.get("pose_source") or "subset default")
         if records is not None:  # what the adapter actually used, person by person (HigherHRNet falls back)
             counts = Counter(str(r.meta.get("pose_source", "?")) for r in records)

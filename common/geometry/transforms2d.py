@@ -40,7 +40,8 @@ def bbox_to_affine(
     c = np.asarray(center, dtype=np.float64).reshape(-1)
     s = np.asarray(scale, dtype=np.float64).reshape(-1)
     if c.shape != (2,) or s.shape != (2,) or len(out_size) != 2:
-        raise ValueError(f"{_WHERE}: center and scale must be (2,), out_size (W, H); got {c.shape}, {s.shape}, {out_size}")
+        raise ValueError(f"{_WHERE}: center and scale must be (2,), out_size (W, H); "
+                         f"got {c.shape}, {s.shape}, {out_size}")
     if np.any(s <= 0):
         raise ValueError(f"{_WHERE}: scale (box size) must be positive, got {s.tolist()}")
     out_w, out_h = float(out_size[0]), float(out_size[1])

@@ -59,7 +59,8 @@ class CrowdNetRegressor(nn.Module):
     def __init__(self, body_model: nn.Module, backbone: str = "resnet50", input_size: int = 256,
                  in_channels: int = 3, pretrained: str = "", pose_head: str = "6d", vposer_path: str = "",
                  num_input_joints: int = 30, heatmap_sigma: float = 2.5, depth_bins: int = 8,
-                 graph_hidden: int = 128, graph_blocks: int = 4, loss_weights: LossWeights = LossWeights(), pose_loss_rep: str = "axis_angle",
+                 graph_hidden: int = 128, graph_blocks: int = 4, loss_weights: LossWeights = LossWeights(),
+                 pose_loss_rep: str = "axis_angle",
                  focal_at_256: float = 5000.0, camera_3d_size: float = 2.5, bbox_3d_size: float = 2.0,
                  return_features: bool = False, mean_params: MeanParams | None = None,
                  zero_init_residual: bool = False) -> None:

@@ -13,12 +13,13 @@ import torch
 from torch import Tensor
 
 from common.geometry.rotations import axis_angle_to_matrix
+from common.joint_sets import joint_index, joint_names
 
 # crowdnet30 index of each graph15 joint (Pelvis, L_Hip, R_Hip, L_Knee, R_Knee, L_Ankle, R_Ankle, Neck, Head_top,
 # L_Shoulder, R_Shoulder, L_Elbow, R_Elbow, L_Wrist, R_Wrist)
-GRAPH15_IN_CROWDNET30 = (0, 1, 2, 4, 5, 7, 8, 12, 29, 16, 17, 18, 19, 20, 21)
+GRAPH15_IN_CROWDNET30 = tuple(joint_index("crowdnet30", name) for name in joint_names("graph15"))
 # SMPL joints whose pose parameters are not supervised, as in the official release:
-# L/R_Ankle, L/R_Toe (foot), L/R_Wrist, L/R_Hand
+# L/R_Ankle, L/R_Foot, L/R_Wrist, L/R_Hand
 UNSUPERVISED_POSE_JOINTS = (7, 8, 10, 11, 20, 21, 22, 23)
 
 
@@ -120,8 +121,9 @@ def crowdnet_losses(batch: dict, preds: dict, gt_mesh_joints: Tensor | None, wei
         bbox_3d_size: metric depth range (m) covered by the volume's depth axis.
         supervise_all_pose: False (official) leaves feet, wrists and hands out of the pose term.
         pose_rep: 'axis_angle' (official: L1 on the 72 axis-angle numbers) or 'rotmat' (L1 on the 24 rotation
-            matrices). ``root_param`` is always L1 on the root's rotation matrix. Axis-angle jumps at pi: an upright person's root rotation in the y-down camera is a
+            matrices). Axis-angle jumps at pi: an upright person's root rotation in the y-down camera is a
             half-turn, where (pi, 0, 0) and (-pi, 0, 0) are the same rotation but far apart in L1.
+            ``root_param`` is always L1 on the root's rotation matrix.
     Returns:
         {term: weighted scalar}.
     """

@@ -93,7 +93,8 @@ class ResNetBackbone(nn.Module):
             state = state["state_dict"]
         if not isinstance(state, Mapping):
             raise ValueError(f"{source}: expected a ResNet state_dict, got {type(state).__name__}")
-        state = {k.removeprefix("module."): v for k, v in state.items() if not k.removeprefix("module.").startswith("fc.")}
+        state = {k.removeprefix("module."): v for k, v in state.items()
+                 if not k.removeprefix("module.").startswith("fc.")}
         conv1 = state.get("conv1.weight")
         if conv1 is not None and conv1.shape[1] == 3 and self.in_channels == 4:
             extra = torch.randn(conv1.shape[0], 1, *conv1.shape[2:], dtype=conv1.dtype) * 1e-3

@@ -12,13 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from common.joint_sets import flip_pairs, skeleton
 from common.nets.heatmaps import sample_feature_map
 
-# graph15 (names in data.joint_sets): Pelvis, L_Hip, R_Hip, L_Knee, R_Knee, L_Ankle, R_Ankle, Neck, Head_top,
-# L_Shoulder, R_Shoulder, L_Elbow, R_Elbow, L_Wrist, R_Wrist
-GRAPH15_SKELETON = ((0, 1), (1, 3), (3, 5), (0, 2), (2, 4), (4, 6), (0, 7), (7, 8), (7, 9), (9, 11), (11, 13),
-                    (7, 10), (10, 12), (12, 14))
-GRAPH15_FLIP_PAIRS = ((1, 2), (3, 4), (5, 6), (9, 10), (11, 12), (13, 14))
+# the graph of the official release: the graph15 skeleton (index pairs into Pelvis, L_Hip, R_Hip, L_Knee, R_Knee,
+# L_Ankle, R_Ankle, Neck, Head_top, L_Shoulder, R_Shoulder, L_Elbow, R_Elbow, L_Wrist, R_Wrist) and its flip pairs
+GRAPH15_SKELETON = skeleton("graph15")
+GRAPH15_FLIP_PAIRS = flip_pairs("graph15")
 _BN_KEYS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 

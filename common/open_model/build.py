@@ -39,7 +39,8 @@ class OpenModelPaths:
     @classmethod
     def in_folder(cls, folder: Path) -> "OpenModelPaths":
         return cls(folder, folder / pipeline.SMPL_FILE, folder / pipeline.SMPL_NPZ_FILE, folder / pipeline.SMPLX_FILE,
-                   folder / pipeline.REGRESSORS_FILE, folder / pipeline.VERTEX_SETS_FILE, folder / pipeline.MANIFEST_FILE)
+                   folder / pipeline.REGRESSORS_FILE, folder / pipeline.VERTEX_SETS_FILE,
+                   folder / pipeline.MANIFEST_FILE)
 
     def complete(self) -> bool:
         return all(p.is_file() for p in (self.smpl_path, self.smpl_npz_path, self.smplx_path, self.regressors_path,
@@ -55,7 +56,8 @@ def _version(package: str) -> str:
 
 def build_key(params: pipeline.BuildParams) -> str:
     """16-hex-digit hash of every input of the build."""
-    inputs = {"builder": BUILDER_VERSION, "anny": _version("anny"), "smplx": _version("smplx"), "params": asdict(params)}
+    inputs = {"builder": BUILDER_VERSION, "anny": _version("anny"), "smplx": _version("smplx"),
+              "params": asdict(params)}
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -25,7 +25,8 @@ def sample_action_weights(n: int, labels: list[str], rng: np.random.Generator, m
     return weights
 
 
-def expression_space(action_dirs: np.ndarray, weights: np.ndarray, num_components: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def expression_space(action_dirs: np.ndarray, weights: np.ndarray,
+                     num_components: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Expression directions (V, 3, K) and the fraction of the second moment each explains (K,).
 
     Args:

@@ -13,11 +13,9 @@ import re
 import numpy as np
 import torch
 
-SMPL_JOINT_NAMES = [
-    "Pelvis", "L_Hip", "R_Hip", "Spine1", "L_Knee", "R_Knee", "Spine2", "L_Ankle", "R_Ankle", "Spine3",
-    "L_Foot", "R_Foot", "Neck", "L_Collar", "R_Collar", "Head", "L_Shoulder", "R_Shoulder", "L_Elbow",
-    "R_Elbow", "L_Wrist", "R_Wrist", "L_Hand", "R_Hand",
-]
+from common.joint_sets import SMPL24
+
+SMPL_JOINT_NAMES = list(SMPL24)  # the project's one SMPL joint-name table (common.joint_sets)
 SMPL_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
 
 _FINGER_NAMES = ("index", "middle", "pinky", "ring", "thumb")  # SMPL-X order within a hand

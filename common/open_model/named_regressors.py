@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.open_model.joint_maps import SMPL_JOINT_NAMES
+from common.joint_sets import joint_names
 
-CROWDNET30_NAMES = SMPL_JOINT_NAMES + ["Nose", "L_Eye", "R_Eye", "L_Ear", "R_Ear", "Head_top"]
-GRAPH15_NAMES = ["Pelvis", "L_Hip", "R_Hip", "L_Knee", "R_Knee", "L_Ankle", "R_Ankle", "Neck", "Head_top",
-                 "L_Shoulder", "R_Shoulder", "L_Elbow", "R_Elbow", "L_Wrist", "R_Wrist"]
-H36M17_NAMES = ["Pelvis", "R_Hip", "R_Knee", "R_Ankle", "L_Hip", "L_Knee", "L_Ankle", "Torso", "Neck", "Nose",
-                "Head_top", "L_Shoulder", "L_Elbow", "L_Wrist", "R_Shoulder", "R_Elbow", "R_Wrist"]
-COCO17_NAMES = ["Nose", "L_Eye", "R_Eye", "L_Ear", "R_Ear", "L_Shoulder", "R_Shoulder", "L_Elbow", "R_Elbow",
-                "L_Wrist", "R_Wrist", "L_Hip", "R_Hip", "L_Knee", "R_Knee", "L_Ankle", "R_Ankle"]
+CROWDNET30_NAMES = list(joint_names("crowdnet30"))
+GRAPH15_NAMES = list(joint_names("graph15"))
+H36M17_NAMES = list(joint_names("h36m17"))
+COCO17_NAMES = list(joint_names("coco17"))
 REGRESSOR_NAMES = {"crowdnet30": CROWDNET30_NAMES, "graph15": GRAPH15_NAMES, "h36m17": H36M17_NAMES,
                    "coco17": COCO17_NAMES}
 

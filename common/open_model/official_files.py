@@ -124,9 +124,10 @@ def official_regressors(kind: str, j_regressor: np.ndarray, h36m_path: str | Non
     ids = vertex_ids["smplh" if kind == "smpl" else "smplx"]
     face_ids = [ids[k] for k in ("nose", "leye", "reye", "lear", "rear")]
     topology_ok = max(face_ids + CROWDNET_FACE_VERTICES) < n_verts  # False for a non-SMPL mesh
-    wrong_topology = "regressor {!r} needs the official %s topology (this file has %d vertices)" % (kind.upper(), n_verts)
+    wrong_topology = ("regressor {!r} needs the official %s topology (this file has %d vertices)"
+                      % (kind.upper(), n_verts))
     if kind in ("smpl", "smplx") and topology_ok:
-        joint = {n: j_regressor[i] for i, n in enumerate(nr.SMPL_JOINT_NAMES[:22])}
+        joint = {n: j_regressor[i] for i, n in enumerate(nr.CROWDNET30_NAMES[:22])}
         body = [joint[n] for n in nr.COCO17_NAMES[5:]]
         regs["coco17"] = np.vstack([nr.one_hot_rows(face_ids, n_verts), np.stack(body)]).astype(np.float32)
     elif kind in ("smpl", "smplx"):

@@ -15,7 +15,13 @@ from common.open_model.bodies import allowed_vertices, sample_bodies
 from common.open_model.expressions import expression_space, sample_action_weights
 from common.open_model.face_landmarks import place_landmarks
 from common.open_model.hand_pca import hand_pca, sample_hand_poses
-from common.open_model.joint_maps import SMPL_JOINT_NAMES, SMPLX_JOINT_NAMES, bone_segments, joint_positions, layout_parents
+from common.open_model.joint_maps import (
+    SMPL_JOINT_NAMES,
+    SMPLX_JOINT_NAMES,
+    bone_segments,
+    joint_positions,
+    layout_parents,
+)
 from common.open_model.mesh_parts import bone_vertex_mask, dominant, mesh_components
 from common.open_model.regressor_fit import fit_joint_regressor, regressor_error_mm
 from common.open_model.shape_space import fit_shape_space
@@ -147,7 +153,8 @@ def build_files(out: Path, params: BuildParams) -> dict:
         action_dirs.numpy(), sample_action_weights(params.expression_samples, action_names, rng), params.num_expression)
     hands_mean, hands_comp, hand_explained = {}, {}, {}
     for side in ("left", "right"):
-        hands_mean[side], hands_comp[side], hand_explained[side] = hand_pca(sample_hand_poses(params.hand_samples, side, rng))
+        poses = sample_hand_poses(params.hand_samples, side, rng)
+        hands_mean[side], hands_comp[side], hand_explained[side] = hand_pca(poses)
     seg_x = dominant(layouts["smplx"]["weights"])
     eyeballs = tuple(np.nonzero((parts != 0) & (seg_x == k))[0] for k in (23, 24))
     action_size = dict(zip(action_names, action_dirs.norm(dim=-1).numpy()))

@@ -1,5 +1,5 @@
 """Dataset adapters: each turns a dataset's own files (in their released format) into PersonRecords.
 
-Modules are imported on demand through ``data.registry.ADAPTERS`` ("module:function" strings), so importing
-this package loads no dataset code.
+The dataset table (``data/datasets.py``) names each adapter with its evaluator; importing this package alone
+loads no dataset code.
 """

@@ -8,7 +8,6 @@ camera's frame (m). Every malformed file or field raises :class:`AnnotationError
 """
 from __future__ import annotations
 
-from common.errors import UserError
 import json
 import logging
 import math
@@ -20,6 +19,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from common.errors import UserError
 from data.records import PersonRecord
 
 log = logging.getLogger(__name__)

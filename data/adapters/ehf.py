@@ -9,7 +9,6 @@ evaluator reads the mesh through :func:`load_ehf_gt_vertices` from ``meta['mesh_
 """
 from __future__ import annotations
 
-from common.errors import UserError
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from common.errors import UserError
 from data.adapters.ply import read_ply_vertices
 from data.records import PersonRecord
 
@@ -174,7 +174,7 @@ def load_ehf_records(split: str, cfg: Any, subset: str = "") -> list[PersonRecor
     """Registry entry (EHF is test-only; every split reads the 100 frames): ``data.roots['ehf']`` and options of
     :func:`read_ehf` from ``data.adapter_options['ehf']``. The vertex count is checked (10,475) only with the
     official body model; with the open one the evaluator compares topologies instead."""
-    from data.adapters.mscoco import adapter_options, dataset_root
+    from data.adapters.options import adapter_options, dataset_root
 
     opts = adapter_options(cfg, "ehf")
     opts = {k: v for k, v in opts.items() if k in ("num_vertices", "conf_threshold", "bbox_extend")}

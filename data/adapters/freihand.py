@@ -16,7 +16,6 @@ index, middle, ring, little (4 each, base to tip).
 """
 from __future__ import annotations
 
-from common.errors import UserError
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from common.errors import UserError
 from data.adapters.ehf import keypoint_bbox
 from data.records import PersonRecord
 
@@ -166,7 +166,7 @@ FREIHAND_SPLITS = {"train": "training", "training": "training", "test": "evaluat
 def load_freihand_records(split: str, cfg: Any, subset: str = "") -> list[PersonRecord]:
     """Registry entry: ``data.roots['freihand']``; train -> 'training' (all 4 image versions), test/val ->
     'evaluation'; options of :func:`read_freihand` from ``data.adapter_options['freihand']``."""
-    from data.adapters.mscoco import adapter_options, dataset_root
+    from data.adapters.options import adapter_options, dataset_root
 
     if split not in FREIHAND_SPLITS:
         raise FreiHANDError(f"unknown FreiHAND split '{split}'; use {', '.join(FREIHAND_SPLITS)}")

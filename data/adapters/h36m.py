@@ -23,10 +23,17 @@ import numpy as np
 import torch
 
 from common.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from data.adapters.coco_style import (AnnotationError, FilterLog, check_images_exist, field, float_array,
-                                      load_json, read_coco_file)
-from data.adapters.mscoco import adapter_options, dataset_root
-from data.joint_sets import convert_joints
+from common.joint_sets import convert_joints
+from data.adapters.coco_style import (
+    AnnotationError,
+    FilterLog,
+    check_images_exist,
+    field,
+    float_array,
+    load_json,
+    read_coco_file,
+)
+from data.adapters.options import adapter_options, dataset_root
 from data.records import PersonRecord
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from data.adapters.coco_style import AnnotationError, FilterLog, attach_others, check_images_exist, virtual_camera
-from data.adapters.mscoco import adapter_options, dataset_root
+from data.adapters.options import adapter_options, dataset_root
 from data.records import PersonRecord
 
 HAS_3D_GT = True

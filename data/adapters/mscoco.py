@@ -16,11 +16,26 @@ from typing import Any
 
 import numpy as np
 
-from data.adapters.coco_style import (AnnotationError, CocoFile, FilterLog, Pose2D, SmplFit, add_midpoint,
-                                      attach_others, bbox_inside_image, check_images_exist, float_array,
-                                      keypoints_xyv, read_coco_file, read_pose2d_results, read_smpl_fits,
-                                      resolve_image, virtual_camera)
-from data.joint_sets import convert_joints, convert_validity, joint_names, num_joints
+from common.joint_sets import convert_joints, convert_validity, joint_names, num_joints
+from data.adapters.coco_style import (
+    AnnotationError,
+    CocoFile,
+    FilterLog,
+    Pose2D,
+    SmplFit,
+    add_midpoint,
+    attach_others,
+    bbox_inside_image,
+    check_images_exist,
+    float_array,
+    keypoints_xyv,
+    read_coco_file,
+    read_pose2d_results,
+    read_smpl_fits,
+    resolve_image,
+    virtual_camera,
+)
+from data.adapters.options import adapter_options, dataset_root
 from data.records import PersonRecord
 
 log = logging.getLogger(__name__)
@@ -138,23 +153,6 @@ def coco_people_records(coco: CocoFile, image_root: Path, opts: CocoPeopleOption
     if opts.check_images:
         check_images_exist(records, opts.dataset)
     return records
-
-
-def dataset_root(cfg: Any, name: str) -> Path:
-    """``cfg.data.roots[name]`` as a Path; a clear error when unset or missing."""
-    roots = getattr(cfg.data, "roots", {}) or {}
-    if name not in roots or not roots[name]:
-        raise AnnotationError(f"data.roots['{name}'] is not set; point it at your copy of the dataset "
-                              f"(--opts data.roots={{{name}: /path}} or the YAML; see docs/datasets.md)")
-    root = Path(roots[name]).expanduser()
-    if not root.exists():
-        raise AnnotationError(f"{root}: data.roots['{name}'] does not exist")
-    return root
-
-
-def adapter_options(cfg: Any, name: str) -> dict:
-    """Optional per-dataset keyword overrides ``cfg.data.adapter_options[name]`` (absent key = none)."""
-    return dict((getattr(cfg.data, "adapter_options", None) or {}).get(name, {}) or {})
 
 
 def read_mscoco(root: str | Path, split: str, use_fits: bool = True, pose2d_file: str | Path | None = None,

@@ -16,11 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from data.adapters.coco_style import (AnnotationError, FilterLog, attach_others, check_images_exist, field,
-                                      float_array, load_json, read_coco_file)
+from common.joint_sets import joint_index
+from data.adapters.coco_style import (
+    AnnotationError,
+    FilterLog,
+    attach_others,
+    check_images_exist,
+    field,
+    float_array,
+    load_json,
+    read_coco_file,
+)
 from data.adapters.h36m import JointsFn, body_model_tools, fit_errors_mm
-from data.adapters.mscoco import adapter_options, dataset_root
-from data.joint_sets import joint_index
+from data.adapters.options import adapter_options, dataset_root
 from data.records import PersonRecord
 
 HAS_3D_GT = True

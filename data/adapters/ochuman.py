@@ -19,10 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from data.adapters.coco_style import (AnnotationError, CocoFile, field, float_array, load_json,
-                                      read_coco_file, read_pose2d_results)
-from data.adapters.mscoco import CocoPeopleOptions, adapter_options, coco_people_records, dataset_root
-from data.joint_sets import joint_names
+from common.joint_sets import joint_names
+from data.adapters.coco_style import (
+    AnnotationError,
+    CocoFile,
+    field,
+    float_array,
+    load_json,
+    read_coco_file,
+    read_pose2d_results,
+)
+from data.adapters.mscoco import CocoPeopleOptions, coco_people_records
+from data.adapters.options import adapter_options, dataset_root
 from data.records import PersonRecord
 
 HAS_3D_GT = False

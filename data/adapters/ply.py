@@ -5,11 +5,12 @@ is strict: a truncated or malformed file raises PlyError naming the file and wha
 """
 from __future__ import annotations
 
-from common.errors import UserError
 import os
 from pathlib import Path
 
 import numpy as np
+
+from common.errors import UserError
 
 _SCALARS = {
     "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",

@@ -11,8 +11,9 @@
 """
 from __future__ import annotations
 
-from common.errors import UserError
 from dataclasses import dataclass
+
+from common.errors import UserError
 
 PW3D_SPLITS = ("train", "validation", "test")
 

@@ -1,4 +1,4 @@
-"""Synthetic crowds as PersonRecords (adapter) and as a torch Dataset behind the shared mapper."""
+"""Synthetic crowds as PersonRecords (the adapter of the ``synthetic`` dataset)."""
 from __future__ import annotations
 
 import hashlib
@@ -9,9 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from common.config import ConfigError
-from data.mapper import Mapper
 from data.records import PersonRecord
-from data.registry import RecordDataset
 from data.synthetic.generator import GeneratorParams, ensure_split
 
 log = logging.getLogger(__name__)
@@ -55,7 +53,8 @@ def records_from_annotations(folder: Path, split: str) -> list[PersonRecord]:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: cannot read synthetic annotations ({err}); delete the folder to regenerate")
+        raise ValueError(f"{path}: cannot read synthetic annotations ({err}); delete the folder to "
+                         "regenerate") from None
     records = []
     for image in data["images"]:
         people = image["people"]
@@ -94,12 +93,3 @@ def load_synthetic_records(split: str, cfg, subset: str = "", body_model=None) -
         records = [r for r in records if r.meta["stratum"] == stratum]
         log.info("synthetic %s/%s: %d records in the stratum", split, subset, len(records))
     return records
-
-
-class SyntheticCrowds(RecordDataset):
-    """Torch Dataset of the synthetic ``split``: its PersonRecords through the shared mapper built from ``cfg``."""
-
-    def __init__(self, split: str, cfg, train: bool, body_model=None, subset: str = ""):
-        records = load_synthetic_records(split, cfg, subset, body_model)
-        mapper = Mapper.from_config(cfg, train, body_model=body_model, dataset="synthetic", split=split)
-        super().__init__(records, mapper, "synthetic")

@@ -71,7 +71,8 @@ def primitive_euler(name: str, rng: np.random.Generator) -> np.ndarray:
     elif name == "walk":
         amp, s = rng.uniform(0.3, 0.6), rng.uniform(-1.0, 1.0)
         _set(e, 1, a=-amp * s, right=(amp * s, 0.0, 0.0))
-        _set(e, 4, a=0.1 + max(0.0, s) * 0.2 + max(0.0, -s) * 0.6, right=(0.1 + max(0.0, -s) * 0.2 + max(0.0, s) * 0.6, 0, 0))
+        _set(e, 4, a=0.1 + max(0.0, s) * 0.2 + max(0.0, -s) * 0.6,
+             right=(0.1 + max(0.0, -s) * 0.2 + max(0.0, s) * 0.6, 0, 0))
         _set(e, 16, a=0.6 * amp * s, c=arm_down(), right=(-0.6 * amp * s, 0.0, arm_down()))
         _set(e, 18, b=-rng.uniform(0.2, 0.7), right=(0.0, -rng.uniform(0.2, 0.7), 0.0))
     elif name == "arm_raised":

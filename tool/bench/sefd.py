@@ -1,6 +1,6 @@
 """SEFD costs relative to the regressor's training step, for ``python -m tool.benchmark --only sefd``.
 
-Figures (all timed interleaved in one run; see tool/benchmark.py and docs/benchmarks.md):
+Figures (all timed interleaved in one run; see tool/bench/run.py and docs/benchmarks.md):
 - Canny channel (kornia magnitude + 5x5 dilation) of a batch of 16 real 256x256 crops, ms per image, on the
   training device with the training process's threads, divided by one regressor training step (batch 8);
 - on-the-fly SMPL overlap edge (body model forward of every person of the image, renders of all + each alone,
@@ -10,7 +10,7 @@ Figures (all timed interleaved in one run; see tool/benchmark.py and docs/benchm
 With ``--against REV`` the overlap edge and ``vertex_normals`` of git revision REV are timed against the
 current code on the same inputs (before/after ratios and the largest output difference).
 
-``python -m tool.bench_sefd [benchmark options]`` = ``python -m tool.benchmark --only sefd [options]``.
+Run with ``python -m tool.benchmark --only sefd [options]``.
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from typing import Callable
 
 import torch
 
-from tool.benchmark import BATCH, SIZE, Workbench, best_ratio, figure, interleaved, paired_ratio
+from tool.bench.timing import best_ratio, figure, interleaved, paired_ratio
+from tool.bench.workbench import BATCH, SIZE, Workbench
 
 CANNY_BATCH = 16
 EDGE_BLOCK = 8  # overlap edges per timed call
@@ -116,7 +117,7 @@ def sefd_section(bench: Workbench, rounds: int, against: str = "") -> list[dict]
 
 def revision_package(rev: str) -> str:
     """Write the edge/render modules of git revision ``rev`` into a temporary package; return its name."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]  # the repository (tool/bench/sefd.py)
     name = "bench_rev_" + "".join(c if c.isalnum() else "_" for c in rev)
     folder = Path(tempfile.mkdtemp(prefix="bench_rev_"))
     for path in _REVISION_FILES:
@@ -165,9 +166,3 @@ def revision_figures(bench: Workbench, rounds: int, rev: str) -> list[dict]:
                max_abs_diff=normal_diff, old_ms=t["normals_old"].wall, new_ms=t["normals_new"].wall,
                best=best_ratio(t, "normals_old", "normals_new")),
     ]
-
-
-if __name__ == "__main__":
-    from tool.benchmark import main
-
-    sys.exit(main(["--only", "sefd", *sys.argv[1:]]))

@@ -4,8 +4,8 @@ Renders 1-5 people of ~13.7k vertices / ~27.4k triangles each into a square crop
 (the whole group, then each person alone for occlusion edges), and compares with an OpenCV painter's-algorithm
 face-id renderer (faces sorted far to near, one ``cv2.fillConvexPoly`` each) measured in the same run.
 
-    python tool/bench_render.py                       # synthetic body-like meshes
-    python tool/bench_render.py --mesh body.npz --up z --threads 1 --sizes 256 512
+    python -m tool.bench.render                       # synthetic body-like meshes
+    python -m tool.bench.render --mesh body.npz --up z --threads 1 --sizes 256 512
 ``--mesh`` takes an .npz with ``vertices`` (V, 3) metres and ``faces`` (F, 3), or any file trimesh can load.
 ``render_section`` is the figure of ``python -m tool.benchmark --only render`` (3 people at 256x256, 1 thread,
 interleaved with the OpenCV baseline).
@@ -16,6 +16,7 @@ import argparse
 import math
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from common.render.rasterizer import rasterize, rasterize_face_ids, rasterize_meshes
+from tool.bench.timing import best_ratio, figure, interleaved, paired_ratio
 
 
 def ellipsoid(center: tuple[float, float, float], radii: tuple[float, float, float], rings: int = 32,
@@ -121,10 +123,8 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float, object]
 
 
 def render_section(rounds: int, count: int = 3, size: int = 256) -> list[dict]:
-    """Figures for tool/benchmark.py: our scene render (and scene + each person alone, and face ids only) vs
+    """Figures for ``python -m tool.benchmark``: our scene render (and scene + each person alone, and face ids only) vs
     the OpenCV painter's renderer of the same scene, all with one torch thread, timed interleaved."""
-    from tool.benchmark import best_ratio, figure, interleaved, paired_ratio
-
     verts, faces = synthetic_person()
     faces_t = torch.as_tensor(faces)
     focal = 5000.0 * size / 256
@@ -168,20 +168,26 @@ def main() -> None:
     verts, faces = load_person(args.mesh, args.up)
     faces_t = torch.as_tensor(faces)
     print(f"mesh: {Path(args.mesh).name if args.mesh else 'synthetic'} {len(verts)} V / {len(faces)} F; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; wall ms (process CPU ms), medians over {args.repeats} runs")
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads; wall ms (process CPU ms), "
+          f"medians over {args.repeats} runs")
     for size in args.sizes:
         focal = 5000.0 * size / 256
         for count in args.people:
             people = place_crowd(verts, count, size, focal)
             cam = dict(focal=(focal, focal), princpt=(size / 2, size / 2), image_size=(size, size))
-            scene_ms, scene_cpu, scene = timed(lambda: rasterize_meshes(people, [faces_t] * count, **cam), args.repeats)
-            both_ms, both_cpu, _ = timed(
-                lambda: rasterize_meshes(people, [faces_t] * count, return_per_mesh=True, **cam), args.repeats)
-            alone_ms, alone_cpu, _ = timed(lambda: rasterize(torch.stack(people), faces_t, **cam), args.repeats)
+            meshes = [faces_t] * count  # partial() binds this iteration's inputs (timed() calls them at once)
+            scene_ms, scene_cpu, scene = timed(partial(rasterize_meshes, people, meshes, **cam), args.repeats)
+            both_ms, both_cpu, _ = timed(partial(rasterize_meshes, people, meshes, return_per_mesh=True, **cam),
+                                         args.repeats)
+            def alone(people=people, cam=cam):  # stacking is part of the timed call
+                return rasterize(torch.stack(people), faces_t, **cam)
+
+            alone_ms, alone_cpu, _ = timed(alone, args.repeats)
             line = (f"{size}x{size} {count} people: scene {scene_ms:.1f} ({scene_cpu:.1f}) | scene + each alone "
                     f"{both_ms:.1f} ({both_cpu:.1f}) | each alone, batched {alone_ms:.1f} ({alone_cpu:.1f})")
             if not args.no_baseline:
-                cv_ms, cv_cpu, ids = timed(lambda: painter_face_ids(people, faces, focal, size), max(3, args.repeats // 5))
+                cv_ms, cv_cpu, ids = timed(partial(painter_face_ids, people, faces, focal, size),
+                                           max(3, args.repeats // 5))
                 ours = scene.fragments.face_ids[0].numpy()
                 iou = ((ours >= 0) & (ids >= 0)).sum() / max(1, ((ours >= 0) | (ids >= 0)).sum())
                 same = (ours[ours >= 0] == ids[ours >= 0]).mean()

@@ -1,10 +1,12 @@
 """Named joint conventions, flip pairs and skeletons, and conversion between them by joint name.
 
-Names follow 3DCrowdNet's release so that name-based conversion reproduces its behaviour. Joints with the same
-name in two sets are treated as the same point; a few of these are approximations that 3DCrowdNet also makes
-(H36M 'Torso' (mid spine) -> SMPL 'Torso' (spine1), H36M 'Neck' (thorax) -> SMPL 'Neck', H36M 'Nose'
-(neck/nose) -> the SMPL nose vertex, MPII/CrowdPose 'Neck' (upper neck) -> SMPL 'Neck'). Joints that only
-one set has (MuCo/MPII 'Thorax', SMPL 'L_Thorax' = left collar) are never matched.
+The SMPL joints carry the SMPL names (``Spine1``, ``Spine2``, ``Spine3``, ``L_Foot``, ``L_Collar``; the one SMPL
+joint-name table of the project, also used by the open body model). Other sets keep their dataset's names. Joints
+with the same name in two sets are treated as the same point, and so are the pairs in :data:`SAME_POINT`:
+approximations that 3DCrowdNet also makes (H36M 'Torso' (mid spine) -> SMPL 'Spine1', MuCo 'Spine' -> SMPL
+'Spine2', MuCo 'L_Toe' -> SMPL 'L_Foot'). H36M 'Nose' (neck/nose) -> the SMPL nose vertex and MPII/CrowdPose
+'Neck' (upper neck) -> SMPL 'Neck' share a name. Joints that only one set has (MuCo/MPII 'Thorax', SMPL
+'L_Collar') are never matched.
 
 Flip pairs are derived from names (``L_x`` <-> ``R_x``). Skeletons are given as name pairs.
 """
@@ -15,8 +17,8 @@ from functools import lru_cache
 import numpy as np
 
 SMPL24 = (
-    "Pelvis", "L_Hip", "R_Hip", "Torso", "L_Knee", "R_Knee", "Spine", "L_Ankle", "R_Ankle", "Chest",
-    "L_Toe", "R_Toe", "Neck", "L_Thorax", "R_Thorax", "Head", "L_Shoulder", "R_Shoulder", "L_Elbow",
+    "Pelvis", "L_Hip", "R_Hip", "Spine1", "L_Knee", "R_Knee", "Spine2", "L_Ankle", "R_Ankle", "Spine3",
+    "L_Foot", "R_Foot", "Neck", "L_Collar", "R_Collar", "Head", "L_Shoulder", "R_Shoulder", "L_Elbow",
     "R_Elbow", "L_Wrist", "R_Wrist", "L_Hand", "R_Hand",
 )
 FACE6 = ("Nose", "L_Eye", "R_Eye", "L_Ear", "R_Ear", "Head_top")
@@ -60,17 +62,20 @@ JOINT_SETS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# dataset joint name -> the SMPL joint it is matched to (3DCrowdNet's approximations; see the module docstring)
+SAME_POINT: dict[str, str] = {"Torso": "Spine1", "Spine": "Spine2", "L_Toe": "L_Foot", "R_Toe": "R_Foot"}
+
 _LIMBS = (
-    ("L_Hip", "L_Knee"), ("L_Knee", "L_Ankle"), ("L_Ankle", "L_Toe"),
-    ("R_Hip", "R_Knee"), ("R_Knee", "R_Ankle"), ("R_Ankle", "R_Toe"),
+    ("L_Hip", "L_Knee"), ("L_Knee", "L_Ankle"), ("L_Ankle", "L_Foot"),
+    ("R_Hip", "R_Knee"), ("R_Knee", "R_Ankle"), ("R_Ankle", "R_Foot"),
     ("L_Shoulder", "L_Elbow"), ("L_Elbow", "L_Wrist"), ("L_Wrist", "L_Hand"),
     ("R_Shoulder", "R_Elbow"), ("R_Elbow", "R_Wrist"), ("R_Wrist", "R_Hand"),
 )
 SKELETONS: dict[str, tuple[tuple[str, str], ...]] = {
     "smpl24": _LIMBS + (
-        ("Pelvis", "L_Hip"), ("Pelvis", "R_Hip"), ("Pelvis", "Torso"), ("Torso", "Spine"), ("Spine", "Chest"),
-        ("Chest", "Neck"), ("Neck", "Head"), ("Chest", "L_Thorax"), ("L_Thorax", "L_Shoulder"),
-        ("Chest", "R_Thorax"), ("R_Thorax", "R_Shoulder"),
+        ("Pelvis", "L_Hip"), ("Pelvis", "R_Hip"), ("Pelvis", "Spine1"), ("Spine1", "Spine2"),
+        ("Spine2", "Spine3"), ("Spine3", "Neck"), ("Neck", "Head"), ("Spine3", "L_Collar"),
+        ("L_Collar", "L_Shoulder"), ("Spine3", "R_Collar"), ("R_Collar", "R_Shoulder"),
     ),
     "graph15": (  # the PositionNet/RotationNet graph of the official release (see official-checkpoints.md)
         ("Pelvis", "L_Hip"), ("L_Hip", "L_Knee"), ("L_Knee", "L_Ankle"), ("Pelvis", "R_Hip"),
@@ -117,6 +122,11 @@ def joint_index(name: str, joint: str) -> int:
     return names.index(joint)
 
 
+def _matched_names(name: str) -> list[str]:
+    """Joint names of set ``name`` with the :data:`SAME_POINT` approximations applied (what conversion matches)."""
+    return [SAME_POINT.get(joint, joint) for joint in joint_names(name)]
+
+
 def _mirror_name(joint: str) -> str | None:
     if joint.startswith("L_"):
         return "R_" + joint[2:]
@@ -149,14 +159,14 @@ def flip_permutation(name: str) -> np.ndarray:
 
 def skeleton(name: str) -> tuple[tuple[int, int], ...]:
     """Bones of set ``name`` as index pairs (sets without a drawn skeleton: the SMPL-24 bones they share)."""
-    names = joint_names(name)
+    names = _matched_names(name)
     bones = SKELETONS.get(name) or SKELETONS["crowdnet30"]
     return tuple((names.index(a), names.index(b)) for a, b in bones if a in names and b in names)
 
 
 @lru_cache(maxsize=None)
 def _index_map(src: str, dst: str) -> tuple[np.ndarray, np.ndarray]:
-    src_names, dst_names = joint_names(src), joint_names(dst)
+    src_names, dst_names = _matched_names(src), _matched_names(dst)
     dst_idx = [j for j, n in enumerate(dst_names) if n in src_names]
     src_idx = [src_names.index(dst_names[j]) for j in dst_idx]
     return np.asarray(src_idx, dtype=np.int64), np.asarray(dst_idx, dtype=np.int64)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data.adapters.pw3d import Pw3dError, _GENDERS, _crop_box, _input_pose, add_midpoint
+from data.adapters.pw3d.shared import GENDERS, Pw3dError, add_midpoint, crop_box, input_pose
 from data.records import PersonRecord
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def read_crowdnet_json(path: Path, image_root: Path, sequences: set[str] | None,
         people = []
         for ann in anns:
             sp, aid = ann.get("smpl_param") or {}, ann.get("id")
-            gender = _GENDERS.get(str(sp.get("gender")))
+            gender = GENDERS.get(str(sp.get("gender")))
             if gender is None:
                 raise Pw3dError(f"{path}: annotation {aid} field 'smpl_param.gender' is {sp.get('gender')!r}")
             people.append({
@@ -94,7 +94,7 @@ def read_crowdnet_json(path: Path, image_root: Path, sequences: set[str] | None,
                 "openpose": _array(path, ann.get("openpose_result"), f"{aid}.openpose_result", (18, 3)),
             })
         for me, person in enumerate(people):
-            pose2d, valid = _input_pose(person["openpose"], conf_threshold)
+            pose2d, valid = input_pose(person["openpose"], conf_threshold)
             conf, conv, source = add_midpoint(person["openpose"], 8, 11)[:, 2], "openpose19", "openpose"
             if hhrnet is not None:
                 entry = hhrnet.get(str(person["id"]))
@@ -103,7 +103,7 @@ def read_crowdnet_json(path: Path, image_root: Path, sequences: set[str] | None,
                 else:
                     pose2d, valid, conf = _hhrnet_pose(hhrnet_path, entry, person["id"], conf_threshold)
                     conv, source = "coco19", "hhrnet"
-            box, crop_source = _crop_box(crop, person["bbox"].astype(np.float32), pose2d, valid, hw, bbox_extend)
+            box, crop_source = crop_box(crop, person["bbox"].astype(np.float32), pose2d, valid, hw, bbox_extend)
             others = [q for i, q in enumerate(people) if i != me]
             extra = {} if not others else {
                 "others_smpl_pose": np.stack([q["pose"] for q in others]).astype(np.float32),

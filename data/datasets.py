@@ -1,0 +1,78 @@
+"""The dataset table: one :class:`DatasetSpec` per dataset name (adapter, evaluator, subsets, model needs).
+
+Adding a dataset is one entry here naming its adapter (``data/adapters/``) and, for a test set, its evaluator
+builder (``data/evaluators.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+from common.evaluation.keypoint_ap import COCO_SIGMAS, CROWDPOSE_SIGMAS
+from data.adapters.crowdpose import load_crowdpose_records
+from data.adapters.ehf import load_ehf_records
+from data.adapters.freihand import load_freihand_records
+from data.adapters.h36m import load_h36m_records
+from data.adapters.humandata import load_humandata_records
+from data.adapters.mpii import load_mpii_records
+from data.adapters.mscoco import load_mscoco_records
+from data.adapters.muco import load_muco_records
+from data.adapters.ochuman import load_ochuman_records
+from data.adapters.pw3d import load_pw3d_records
+from data.adapters.subsets import PW3D_SUBSETS
+from data.evaluators import KeypointAP, ehf_evaluator, freihand_evaluator, mesh_evaluator, pw3d_evaluator
+from data.records import PersonRecord
+from data.synthetic.dataset import SUBSETS as SYNTHETIC_SUBSETS
+from data.synthetic.dataset import load_synthetic_records
+
+Adapter = Callable[..., "list[PersonRecord]"]  # load(split, cfg, subset='' [, body_model=])
+EvaluatorBuilder = Callable[[Any, Any, Any, Optional[Sequence[Any]]], Any]  # (cfg, body_model, output_dir, records)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the framework knows about one dataset.
+
+    Attributes:
+        adapter: ``load(split, cfg, subset='') -> list[PersonRecord]`` (plus ``body_model=`` when
+            ``adapter_takes_body_model``: it then receives the loaders' CPU body model).
+        evaluator: ``build(cfg, body_model, output_dir, records) -> Evaluator`` for ``data.test_set``; None for
+            training-only sets.
+        evaluator_needs_records: the builder reads per-sample metadata from the test records (the caller passes
+            the loader's records; they are loaded once with the adapter when it has none).
+        subsets: named values of ``data.test_subset`` the adapter understands (empty: the dataset has none; 3DPW
+            also takes sequence lists, checked by its adapter).
+        needs_model: the model the protocol needs when the SMPL body regressors cannot serve it ('' = SMPL).
+    """
+
+    adapter: Adapter
+    evaluator: EvaluatorBuilder | None = None
+    evaluator_needs_records: bool = False
+    subsets: tuple[str, ...] = ()
+    needs_model: str = ""
+    adapter_takes_body_model: bool = False
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "synthetic": DatasetSpec(load_synthetic_records, mesh_evaluator, subsets=tuple(s for s in SYNTHETIC_SUBSETS if s),
+                             adapter_takes_body_model=True),
+    "3dpw": DatasetSpec(load_pw3d_records, pw3d_evaluator, subsets=tuple(PW3D_SUBSETS)),
+    "ehf": DatasetSpec(load_ehf_records, ehf_evaluator, evaluator_needs_records=True,
+                       needs_model="a whole-body (SMPL-X) model: its protocol compares SMPL-X meshes with hands "
+                                   "and face"),
+    "freihand": DatasetSpec(load_freihand_records, freihand_evaluator, evaluator_needs_records=True,
+                            needs_model="a hand (MANO) model: its protocol compares MANO hand joints and vertices"),
+    "crowdpose": DatasetSpec(load_crowdpose_records, KeypointAP("crowdpose", "annotations/crowdpose_test.json",
+                                                                "crowdpose14", CROWDPOSE_SIGMAS, True),
+                             evaluator_needs_records=True),
+    "ochuman": DatasetSpec(load_ochuman_records, KeypointAP("ochuman", "ochuman_coco_format_test_range_0.00_1.00.json",
+                                                            "coco17", COCO_SIGMAS, False),
+                           evaluator_needs_records=True),
+    "mscoco": DatasetSpec(load_mscoco_records, KeypointAP("mscoco", "annotations/person_keypoints_val2017.json",
+                                                          "coco17", COCO_SIGMAS, False),
+                          evaluator_needs_records=True),
+    "mpii": DatasetSpec(load_mpii_records),
+    "h36m": DatasetSpec(load_h36m_records),
+    "muco": DatasetSpec(load_muco_records),
+    "humandata": DatasetSpec(load_humandata_records),
+}
