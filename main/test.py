@@ -29,9 +29,9 @@ from common.engine import (
 )
 from common.engine.checkpoint import read_checkpoint
 from common.engine.logger import write_json
-from common.engine.reference_eval import REFERENCE_METRICS, evaluate_references, reference_scalars, reference_table
 from common.errors import UserError
 from common.evaluation.mesh_evaluator import format_summary
+from common.evaluation.reference_eval import REFERENCE_METRICS, evaluate_references, reference_scalars, reference_table
 from data.registry import build_evaluator, check_model_can_evaluate, dataset_records
 
 USER_ERRORS = (UserError, FileNotFoundError)  # every project error class about user input derives from UserError

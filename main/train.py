@@ -38,9 +38,9 @@ from common.engine import (
 )
 from common.engine.checkpoint import list_checkpoints
 from common.engine.logger import write_json
-from common.engine.reference_eval import evaluate_references, reference_scalars, reference_table
 from common.engine.trainer import log_metrics
 from common.errors import UserError
+from common.evaluation.reference_eval import evaluate_references, reference_scalars, reference_table
 from data.registry import build_evaluator, check_model_can_evaluate, dataset_records
 
 # Errors caused by the user's input: reported as one line, without a traceback.
