@@ -108,7 +108,12 @@ def run_test(cfg: Any, info: DistInfo, ckpt: str, out_dir: Path,
     if cfg.test.references and all(k in summary for k in REFERENCE_METRICS):
         from data.train_poses import train_smpl_poses
 
-        refs = evaluate_references(eval_body, train_smpl_poses(cfg), loader,
+        try:
+            train_poses = train_smpl_poses(cfg)
+        except UserError as err:  # e.g. the training sets are not on this machine: say so, keep the model's numbers
+            say(f"references: not computed ({err}); set test.references=false to skip them")
+            return summary
+        refs = evaluate_references(eval_body, train_poses, loader,
                                    lambda folder: build_evaluator(cfg, eval_body, folder, records=records),
                                    info.device, out_dir / "references")
         if info.is_main:

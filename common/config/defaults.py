@@ -72,6 +72,7 @@ class ModelCfg:
     pretrained: str = ""  # '' = random init | 'imagenet' (torchvision weights; needs a download) | path to .pth
     pose_head: str = "6d"  # '6d': per-joint 6D rotations (no licensed file) | 'vposer': VPoser v1 decoder
     vposer_path: str = ""  # VPoser v1 checkpoint (the user's file), used when pose_head='vposer'
+    node_pose2d: bool = False  # graph nodes also see the input 2D pose (not in 3DCrowdNet; official files need False)
     zero_init_residual: bool = False  # random-init backbone: residual blocks start as identity (last BN gamma 0)
     mean_params: str = ""  # SPIN-layout mean SMPL params the heads start from ('' = official identity init); the
     # embedded world's: assets/mean_params_open.npz (tool/make_mean_params.py); relative paths: cwd, then repo root
@@ -92,6 +93,7 @@ class LossCfg:
     smpl_joint_cam: float = 1.0  # L1 on root-relative 3D joints vs. joints of the GT mesh
     pose_param: float = 1.0  # L1 on axis-angle pose params vs. GT SMPL pose
     shape_param: float = 1.0  # L1 on betas vs. GT betas
+    reprojection_trains_pose: bool = True  # False: joint_proj trains only the camera (pose/shape detached there)
     root_param: float = 0.0  # L1 on the global-orientation rotation matrix alone (0 = official: only inside pose_param)
     pose_rep: str = "axis_angle"  # pose_param on 'axis_angle' (official) | 'rotmat' (no flip at pi; see docs/DESIGN.md)
 

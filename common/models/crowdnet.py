@@ -18,7 +18,7 @@ from torch.profiler import record_function
 
 from common.geometry.camera import crowdnet_cam_translation, perspective_project
 from common.geometry.rotations import rot6d_to_axis_angle
-from common.models.losses import LossWeights, crowdnet_losses
+from common.models.losses import GRAPH15_IN_CROWDNET30, LossWeights, crowdnet_losses
 from common.models.mean_params import MeanParams, load_mean_params
 from common.nets.backbone import ResNetBackbone
 from common.nets.heatmaps import render_gaussian_heatmaps
@@ -54,6 +54,11 @@ class CrowdNetRegressor(nn.Module):
         mean_params: start the root / body-pose / betas heads at these parameters (HMR/SPIN mean-parameter
             init); None = the official init (identity rotations, zero betas).
         zero_init_residual: start every backbone residual block as the identity (random init only).
+        reprojection_trains_pose: False = the projected joints carry gradients to the camera only (pose, shape
+            detached), so that while the camera is still wrong the 2D terms do not bend the body to make up for it.
+        node_pose2d: also give each graph node the input 2D pose at its joint (x/S, y/S, validity). Not in the
+            release (whose checkpoints need False): from random init the CNN path alone learns the 2D -> 3D
+            lifting too slowly for a CPU budget (docs/learning.md).
     """
 
     def __init__(self, body_model: nn.Module, backbone: str = "resnet50", input_size: int = 256,
@@ -63,7 +68,8 @@ class CrowdNetRegressor(nn.Module):
                  pose_loss_rep: str = "axis_angle",
                  focal_at_256: float = 5000.0, camera_3d_size: float = 2.5, bbox_3d_size: float = 2.0,
                  return_features: bool = False, mean_params: MeanParams | None = None,
-                 zero_init_residual: bool = False) -> None:
+                 zero_init_residual: bool = False, reprojection_trains_pose: bool = True,
+                 node_pose2d: bool = False) -> None:
         super().__init__()
         if pose_head not in POSE_HEADS:
             raise ValueError(f"{_WHERE}: model.pose_head must be one of {POSE_HEADS}, got {pose_head!r}")
@@ -75,6 +81,7 @@ class CrowdNetRegressor(nn.Module):
         self.volume_shape = (depth_bins, input_size // 32, input_size // 32)
         self.loss_weights = loss_weights
         self.pose_loss_rep = pose_loss_rep
+        self.reprojection_trains_pose = reprojection_trains_pose
         self.focal = focal_at_256 * input_size / 256.0
         self.camera_3d_size, self.bbox_3d_size = camera_3d_size, bbox_3d_size
 
@@ -82,7 +89,9 @@ class CrowdNetRegressor(nn.Module):
         self.pose2feat = Pose2Feat(num_input_joints, self.backbone.stem_channels)
         self.position_net = PositionNet(self.backbone.out_channels, 15, depth_bins)
         pose_dim = 32 if pose_head == "vposer" else 21 * 6
-        self.rotation_net = RotationNet(self.backbone.out_channels, 15, graph_hidden, graph_blocks, pose_dim)
+        self.node_pose2d = node_pose2d
+        self.rotation_net = RotationNet(self.backbone.out_channels, 15, graph_hidden, graph_blocks, pose_dim,
+                                        node_extra_dim=3 if node_pose2d else 0)
         self.vposer = VPoserDecoder(vposer_path) if pose_head == "vposer" else None
         self._init_heads(mean_params)
 
@@ -96,7 +105,9 @@ class CrowdNetRegressor(nn.Module):
                    loss_weights=LossWeights.from_config(cfg.train.loss), pose_loss_rep=cfg.train.loss.pose_rep,
                    return_features=return_features,
                    mean_params=load_mean_params(m.mean_params) if m.mean_params else None,
-                   zero_init_residual=m.zero_init_residual)
+                   zero_init_residual=m.zero_init_residual,
+                   reprojection_trains_pose=cfg.train.loss.reprojection_trains_pose,
+                   node_pose2d=m.node_pose2d)
 
     def _init_heads(self, mean_params: MeanParams | None) -> None:
         """Official init (conv N(0, 0.001), bias 0); rotation biases start at the identity rotation, or at
@@ -148,7 +159,7 @@ class CrowdNetRegressor(nn.Module):
         with record_function("heads"):
             joints_img, joints_score = self.position_net(feats["layer4"])
             root_6d, pose_code, betas, cam_param = self.rotation_net(feats["layer4"], joints_img.detach(),
-                                                                     joints_score.detach())
+                                                                     joints_score.detach(), self._node_pose2d(batch))
             root_6d, pose_code, betas, cam_param = (root_6d.float(), pose_code.float(), betas.float(),
                                                     cam_param.float())
             root_pose = rot6d_to_axis_angle(root_6d)
@@ -163,6 +174,14 @@ class CrowdNetRegressor(nn.Module):
             preds["features"] = feats
         return preds
 
+    def _node_pose2d(self, batch: dict) -> Tensor | None:
+        """(B, 15, 3) input 2D pose at the graph joints: (x/S, y/S, validity), or None (official layout)."""
+        if not self.node_pose2d:
+            return None
+        g = list(GRAPH15_IN_CROWDNET30)
+        valid = batch["pose2d_valid"][:, g, None].float()
+        return torch.cat([batch["pose2d"][:, g].float() / self.input_size * valid, valid], dim=2)
+
     def body_outputs(self, root_pose: Tensor, body_pose: Tensor, betas: Tensor, cam_param: Tensor) -> dict:
         """SMPL params + camera -> mesh in the camera frame, pelvis-relative joints and their projections."""
         s = self.input_size
@@ -170,7 +189,9 @@ class CrowdNetRegressor(nn.Module):
             cam_trans = crowdnet_cam_translation(cam_param, (self.focal, self.focal), (s, s), self.camera_3d_size)
             out = self.body_model(global_orient=root_pose, body_pose=body_pose, betas=betas, transl=cam_trans)
             joints = self.body_model.regress(out.vertices, "crowdnet30")  # (B, 30, 3) camera frame
-            proj = perspective_project(joints, (self.focal, self.focal), (s / 2, s / 2))
+            shift = cam_trans[:, None]
+            seen = joints if self.reprojection_trains_pose else (joints - shift).detach() + shift
+            proj = perspective_project(seen, (self.focal, self.focal), (s / 2, s / 2))
         return {"root_pose": root_pose, "body_pose": body_pose, "betas": betas, "cam_param": cam_param,
                 "cam_trans": cam_trans, "vertices": out.vertices, "joints_cam": joints - joints[:, :1],
                 "joints_proj": proj}

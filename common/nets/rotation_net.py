@@ -123,7 +123,8 @@ class GraphResBlock(nn.Module):
 class RotationNet(nn.Module):
     """Graph conv over joint-sampled features -> root 6D, pose code, betas, camera.
 
-    Node input = image feature bilinearly sampled at the node's (x, y) + (x, y, z) + score.
+    Node input = image feature bilinearly sampled at the node's (x, y) + (x, y, z) + score, optionally followed by
+    ``node_extra_dim`` more numbers per node (``node_extra`` in forward; not in the release).
 
     Args:
         feat_channels: channels of the backbone's last feature (2048 for ResNet-50).
@@ -132,17 +133,18 @@ class RotationNet(nn.Module):
         num_res_blocks: residual blocks after the first graph conv (official 4).
         pose_dim: outputs of ``pose_out`` (32 = VPoser latent; 21 * 6 = 126 for the 6D head).
         shape_dim: betas (10).
+        node_extra_dim: extra inputs per node (0 = official layout; 3 for the input 2D pose, see CrowdNetRegressor).
     """
 
     def __init__(self, feat_channels: int = 2048, num_nodes: int = 15, hidden: int = 128, num_res_blocks: int = 4,
-                 pose_dim: int = 32, shape_dim: int = 10) -> None:
+                 pose_dim: int = 32, shape_dim: int = 10, node_extra_dim: int = 0) -> None:
         super().__init__()
         if num_nodes != 15:
             raise ValueError(f"common/nets/rotation_net.py: only the 15-joint graph is defined, got {num_nodes}")
         adjacency = normalized_adjacency(num_nodes, GRAPH15_SKELETON, GRAPH15_FLIP_PAIRS)
         self.num_nodes, self.hidden = num_nodes, hidden
         self.graph_block = nn.Sequential(
-            GraphConvBlock(adjacency, feat_channels + 4, hidden),
+            GraphConvBlock(adjacency, feat_channels + 4 + node_extra_dim, hidden),
             *[GraphResBlock(adjacency, hidden) for _ in range(num_res_blocks)],
         )
         flat = num_nodes * hidden
@@ -154,10 +156,12 @@ class RotationNet(nn.Module):
             nn.init.normal_(head[0].weight, std=0.01)
             nn.init.zeros_(head[0].bias)
 
-    def forward(self, feat: Tensor, joints_img: Tensor, joints_score: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """feat (B, C, h, w), joints_img (B, N, 3) voxel units, joints_score (B, N) ->
-        root_6d (B, 6), pose (B, pose_dim), betas (B, shape_dim), cam (B, 3)."""
+    def forward(self, feat: Tensor, joints_img: Tensor, joints_score: Tensor,
+                node_extra: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """feat (B, C, h, w), joints_img (B, N, 3) voxel units, joints_score (B, N), node_extra (B, N, E) or None
+        -> root_6d (B, 6), pose (B, pose_dim), betas (B, shape_dim), cam (B, 3)."""
         node_feat = sample_feature_map(feat, joints_img[..., :2]).to(joints_img.dtype)
-        x = torch.cat([node_feat, joints_img, joints_score[..., None]], dim=2)
+        parts = [node_feat, joints_img, joints_score[..., None]]
+        x = torch.cat(parts + ([node_extra.to(joints_img.dtype)] if node_extra is not None else []), dim=2)
         x = self.graph_block(x).reshape(x.shape[0], self.num_nodes * self.hidden)
         return self.root_pose_out(x), self.pose_out(x), self.shape_out(x), self.cam_out(x)
