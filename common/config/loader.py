@@ -12,7 +12,7 @@ import yaml
 from common.config.defaults import Config
 from common.config.frozen import FrozenDict
 from common.config.ranges import range_problems
-from common.errors import UserError
+from common.errors import UserError, writing
 
 
 def _freeze(value: Any) -> Any:
@@ -275,10 +275,11 @@ def to_dict(cfg: Any) -> Any:
 def save_config(cfg: Config, path: str | Path) -> None:
     """Write the full resolved config as YAML (loadable again with :func:`load_config`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    tmp.replace(path)
+    with writing(path, "config"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        tmp.replace(path)
 
 
 def config_from_dict(tree: dict) -> Config:
