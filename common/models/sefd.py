@@ -123,7 +123,7 @@ class DistillationWrapper(_StudentFacade):
     Args:
         student: CrowdNetRegressor with ``in_channels=4`` (its ``return_features`` is switched on).
         teacher: CrowdNetRegressor with ``in_channels=4`` (stage-1 weights); only backbone + Pose2Feat run.
-        loss_fn: a :class:`FeatureDistillationLoss` or its kind ('l1', 'kd', 'log_softmax_l1', 'at', 'fsp').
+        loss_fn: a :class:`FeatureDistillationLoss` or its kind ('l1', 'kd', 'log_softmax_l1', 'at', 'fsp', 'pkt').
         layers, weights, scale: used when ``loss_fn`` is a kind (``sefd.distill_*``).
         teacher_bn_drift: release compatibility: teacher BatchNorm in training mode (statistics update).
         edge_fn: optional ``(B,3,S,S) RGB -> (B,1,S,S)`` used when a batch lacks ``edge`` (e.g. the Canny
