@@ -10,7 +10,7 @@ A checkpoint is a dict saved with ``torch.save``::
 
 Loading refuses weights holding NaN/inf (named by key) and a model whose geometry differs from the one the
 weights were trained with (official files: the published 256 px geometry). A write goes to a temporary file
-``.<name>.<host>.tmp<pid>`` that is renamed; one left by a killed process is removed by
+``.<name>.tmp<pid>.<host>`` that is renamed; one left by a killed process is removed by
 :func:`remove_stale_temporaries` when the next run starts.
 
 Files are ``<run_dir>/ckpt_epoch0003.pth``; ``<run_dir>/latest`` is a one-line text file with the name of
@@ -38,8 +38,8 @@ CHECKPOINT_FORMAT = "crowdmesh-checkpoint"
 CHECKPOINT_VERSION = 1
 LATEST_POINTER = "latest"
 _CKPT_NAME = re.compile(r"ckpt_epoch(\d+)\.pth$")
-# temporary files of atomic writes: '.<name>.<host>.tmp<pid>' (older versions: '.<name>.tmp<pid>')
-_TMP_NAME = re.compile(r"\.(?P<name>.+?)(?:\.(?P<host>[^.]+))?\.tmp(?P<pid>\d+)$")
+# temporary files of atomic writes: '.<name>.tmp<pid>.<host>' (older versions: '.<name>.tmp<pid>')
+_TMP_NAME = re.compile(r"\.(?P<name>.+)\.tmp(?P<pid>\d+)(?:\.(?P<host>[A-Za-z0-9_-]+))?$")
 
 
 class CheckpointError(UserError, RuntimeError):
@@ -69,8 +69,8 @@ def _host() -> str:
 
 
 def temporary_path(path: Path) -> Path:
-    """Where an atomic write of ``path`` goes first: ``.<name>.<host>.tmp<pid>`` in the same folder."""
-    return path.with_name(f".{path.name}.{_host()}.tmp{os.getpid()}")
+    """Where an atomic write of ``path`` goes first: ``.<name>.tmp<pid>.<host>`` in the same folder."""
+    return path.with_name(f".{path.name}.tmp{os.getpid()}.{_host()}")
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
@@ -117,7 +117,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
-    """Delete temporary checkpoint files (``.<name>[.<host>].tmp<pid>``) in ``folder`` whose writing process,
+    """Delete temporary checkpoint files (``.<name>.tmp<pid>[.<host>]``) in ``folder`` whose writing process,
     on this host, is dead (a kill during a save leaves one, as large as a checkpoint). Returns those removed.
 
     Files of another host (a shared folder) or of a live process are kept.
