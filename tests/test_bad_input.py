@@ -426,3 +426,27 @@ def test_official_configs_build_the_published_network(name, channels):
         ours = [f"{k} {tuple(v.shape)}" for k, v in model.state_dict().items()]
         theirs = [" ".join(line.split()[:-1]) for line in listing.read_text().splitlines()]
         assert ours == theirs
+
+
+def test_every_numeric_config_key_has_a_range():
+    """A numeric key added to common/config/defaults.py needs its line in common/config/ranges.py."""
+    import dataclasses
+    import typing
+
+    from common.config.defaults import Config
+    from common.config.ranges import RANGES
+
+    def numeric_keys(cls: type, prefix: str = "") -> list[str]:
+        keys = []
+        for f in dataclasses.fields(cls):
+            typ = typing.get_type_hints(cls)[f.name]
+            if dataclasses.is_dataclass(typ):
+                keys += numeric_keys(typ, f"{prefix}{f.name}.")
+            elif typ in (int, float) or typing.get_args(typ)[:1] in ((int,), (float,)):
+                keys.append(prefix + f.name)
+        return keys
+
+    keys = numeric_keys(Config)
+    assert len(keys) > 40 and "train.lr" in keys and "data.synthetic.occlusion_strata" in keys
+    assert sorted(set(keys) - set(RANGES)) == []
+    assert sorted(set(RANGES) - set(keys)) == []  # no rule for a key that does not exist

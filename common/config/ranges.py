@@ -3,7 +3,7 @@
 One table, one rule per key (tuples: per element), so that a value out of range is a one-line error naming the
 key and the value instead of a silent no-op (``train.lr=0``), a run that writes nothing (``ckpt_every=0``) or a
 crash deep inside PyTorch (``batch_size=0``). Keys added to ``defaults.py`` with a numeric type must get a line
-here (tests/test_config.py checks that every numeric key has one).
+here (tests/test_bad_input.py checks that every numeric key has one).
 """
 from __future__ import annotations
 
