@@ -349,7 +349,7 @@ def test_one_process_exit_code_and_single_stderr_line(tmp_path):
     proc = subprocess.run([sys.executable, "main/train.py", "--cfg", str(TINY), "--opts", "train.lr=0"], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.splitlines() == \
-        [f"error: {TINY}: train.lr: 0.0 is out of range (must be > 0)"]
+        ["error: --opts train.lr: 0.0 is out of range (must be > 0)"]
 
 
 # --- evaluation -------------------------------------------------------------------------------------------------

@@ -184,8 +184,20 @@ def load_config(cfg_file: str | Path | None = None, opts: Iterable[str] = ()) ->
     try:
         validate(cfg)
     except ConfigError as err:
-        raise ConfigError(f"{cfg_file}: {err}" if cfg_file else str(err)) from None
+        key = str(err).split(":", 1)[0].split("[", 1)[0]  # the dotted key the message starts with
+        from_opts = any(_sets_key(tree, key) for tree in given[1 if cfg_file else 0:])
+        raise ConfigError(f"{cfg_file}: {err}" if cfg_file and not from_opts else
+                          f"--opts {err}" if from_opts else str(err)) from None
     return cfg
+
+
+def _sets_key(tree: Any, dotted: str) -> bool:
+    """Whether the nested mapping ``tree`` gives a value for ``dotted`` (e.g. 'train.lr')."""
+    for part in dotted.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return False
+        tree = tree[part]
+    return True
 
 
 def mode_input_channels(mode: str) -> int:
