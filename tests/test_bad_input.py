@@ -10,18 +10,16 @@ line with '\r' is not a line (the rendering bar of the synthetic cache is switch
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch
-
 from engine_fixtures import ToyBodyModel, ToyDataset, ToyModel, make_loader
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,8 +66,8 @@ def _toy_components(cfg, info):
 
 
 def _toy_train_argv(out: Path, *extra: str) -> list[str]:
-    return ["--cfg", str(TINY), "--opts", f"experiment.output_dir={out}", "experiment.name=toy", "experiment.device=cpu",
-            "train.eval_every=0", "train.image_log_every=0", "train.epochs=2", "train.keep_last=2",
+    return ["--cfg", str(TINY), "--opts", f"experiment.output_dir={out}", "experiment.name=toy",
+            "experiment.device=cpu", "train.eval_every=0", "train.image_log_every=0", "train.epochs=2", "train.keep_last=2",
             "data.num_workers=0", *extra]
 
 
@@ -204,7 +202,7 @@ def _make_read_only(folder: Path) -> None:
     folder.chmod(0o555)
     if not _writable(folder):
         return
-    if shutil.which("chattr") and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0:
+    if shutil.which("chattr") and subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False).returncode == 0:
         _IMMUTABLE.append(folder)
         if not _writable(folder):
             return
@@ -274,7 +272,7 @@ def test_bad_input_gives_one_line_exit_2_and_loses_nothing(case, tmp_path, tiny_
         line = _error_line(code, capsys.readouterr().err)
     finally:
         for folder in _IMMUTABLE:
-            subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+            subprocess.run(["chattr", "-i", str(folder)], capture_output=True, check=False)
         _IMMUTABLE.clear()
     for needle in needles + EXTRA_NEEDLES.get(case.name, []):
         assert needle in line, f"{needle!r} not in {line!r}"
@@ -347,7 +345,7 @@ def test_one_process_exit_code_and_single_stderr_line(tmp_path):
     """The same contract from a real process (no pytest capture): exit status 2, one stderr line."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, "main/train.py", "--cfg", str(TINY), "--opts", "train.lr=0"], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=120)
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2 and proc.stderr.splitlines() == \
         ["error: --opts train.lr: 0.0 is out of range (must be > 0)"]
 

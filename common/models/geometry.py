@@ -8,7 +8,8 @@ networks). Also here: the finiteness check of loaded weights.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
