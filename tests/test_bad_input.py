@@ -345,7 +345,7 @@ def test_one_process_exit_code_and_single_stderr_line(tmp_path):
     """The same contract from a real process (no pytest capture): exit status 2, one stderr line."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, "main/train.py", "--cfg", str(TINY), "--opts", "train.lr=0"], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+                          env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 2 and proc.stderr.splitlines() == \
         ["error: --opts train.lr: 0.0 is out of range (must be > 0)"]
 
