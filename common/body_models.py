@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from common.body_lbs import has_zero_posedirs, smpl_skin_without_pose_blend
-from common.open_model.official_files import find_model_file, load_model_arrays, official_regressors
+from common.open_model.official_files import ModelFileError, find_model_file, load_model_arrays, official_regressors
 
 log = logging.getLogger(__name__)
 KINDS = {"smpl": (24, 69), "smplx": (55, 63), "mano": (16, 45)}
@@ -160,7 +160,14 @@ def build_body_model(kind: str, source: str = "open", model_path: str | None = N
     if source != "official":
         raise ValueError(f"unknown body model source {source!r}; expected 'open' or 'official'")
     path = find_model_file(kind, model_path, gender)
-    layer = _make_layer(kind, path, gender)
+    try:
+        layer = _make_layer(kind, path, gender)
+    except ModelFileError:
+        raise
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError, OSError, RuntimeError) as exc:
+        # a readable file that is not a complete model (missing arrays, wrong shapes, truncated .npz, ...)
+        raise ModelFileError(f"{path}: not a usable official {kind.upper()} model file "
+                             f"({type(exc).__name__}: {str(exc).strip()[:200]})") from None
     j_regressor = layer.J_regressor.detach().cpu().numpy()
     regressors, reg_names, missing = official_regressors(kind, j_regressor, h36m_regressor_path, extra_regressor_path)
     return BodyModel(kind, layer, regressors, reg_names, names, missing)

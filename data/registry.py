@@ -3,6 +3,7 @@ Dataset that applies the shared mapper to an adapter's records.
 """
 from __future__ import annotations
 
+import difflib
 import logging
 import zlib
 from pathlib import Path
@@ -52,10 +53,28 @@ class RecordDataset(Dataset):
         return self.mapper(self.records[index], index, self.epoch, self.stream)
 
 
+def unknown_dataset_error(name: str, key: str = "dataset") -> ConfigError:
+    """One-line error naming the config key, the unknown name, the nearest registered one and all of them."""
+    close = difflib.get_close_matches(str(name).lower(), sorted(DATASETS), n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"{key}: unknown dataset '{name}'{hint} (registered: {', '.join(sorted(DATASETS))}; "
+                       "data/datasets.py)")
+
+
+def check_dataset_names(cfg) -> None:
+    """ConfigError naming the key (``data.train_sets[i]`` / ``data.test_set``) of a dataset that is not registered;
+    entry points call it right after loading the config, before anything is built."""
+    for i, name in enumerate(cfg.data.train_sets):
+        if name not in DATASETS:
+            raise unknown_dataset_error(name, f"data.train_sets[{i}]")
+    if cfg.data.test_set not in DATASETS:
+        raise unknown_dataset_error(cfg.data.test_set, "data.test_set")
+
+
 def dataset_spec(name: str) -> DatasetSpec:
     """The table entry of dataset ``name`` (raises ConfigError listing the registered names)."""
     if name not in DATASETS:
-        raise ConfigError(f"unknown dataset '{name}'; registered: {', '.join(sorted(DATASETS))} (data/datasets.py)")
+        raise unknown_dataset_error(name)
     return DATASETS[name]
 
 

@@ -37,7 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # allow `python demo/demo.py` without an installed package
     sys.path.insert(0, str(REPO_ROOT))
 
-from common.errors import UserError  # noqa: E402
+from common.errors import UserError, ensure_output_dir, writing  # noqa: E402
 
 POSE_JSON = "2d_pose_result.json"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -46,11 +46,21 @@ BOX_EXTEND = 1.2  # 3DCrowdNet's get_bbox: keypoint extent x 1.2 before process_
 
 # --- inputs ------------------------------------------------------------------------------------------------
 def list_images(input_dir: Path) -> list[Path]:
-    """Sorted image files of ``input_dir/images`` (or of ``input_dir`` itself when it has no images/)."""
+    """Sorted image files of ``input_dir/images`` (or of ``input_dir`` itself when it has no images/).
+
+    An entry with an image suffix that is not a regular file (a folder, a broken link) is an error naming it:
+    skipping it would silently shift every ``--img_idx`` after it.
+    """
     folder = input_dir / "images" if (input_dir / "images").is_dir() else input_dir
     if not folder.is_dir():
         raise UserError(f"{input_dir}: input folder not found (--input)")
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    entries = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    odd = [p for p in entries if not p.is_file()]
+    if odd:
+        kind = "a folder" if odd[0].is_dir() else "not a regular file (broken link?)"
+        raise UserError(f"{odd[0]}: image entry is {kind}; --img_idx counts the sorted image entries, so rename or "
+                        "remove it")
+    images = entries
     if not images:
         raise UserError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
     return images
@@ -236,7 +246,8 @@ def write_obj(path: Path, vertices: np.ndarray, faces: np.ndarray, header: Seque
     lines = [f"# {h}" for h in header]
     lines += [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in np.asarray(vertices, np.float64)]
     lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in np.asarray(faces, np.int64)]
-    path.write_text("\n".join(lines) + "\n")
+    with writing(path, "mesh"):
+        path.write_text("\n".join(lines) + "\n")
 
 
 def save_png(path: Path, image_rgb: np.ndarray) -> None:
@@ -340,7 +351,7 @@ def run_demo(args: argparse.Namespace) -> list[Path]:
         else:
             crops.append(crop)
     out_dir, stem = Path(args.output), image_path.stem
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_output_dir(out_dir, "output folder (--output)")
     written = [out_dir / f"{stem}_pose2d.png"]
     save_png(written[0], draw_inputs(image, people, crops, args.pose_thr))
     print(f"{image_path}: {len(people)} people in {json_path.name}, {len(crops)} to reconstruct; config: {cfg_source}")
@@ -358,7 +369,8 @@ def run_demo(args: argparse.Namespace) -> list[Path]:
     else:
         print(f"warning: no person of {image_path.name} could be reconstructed", file=sys.stderr)
     written.append(out_dir / f"{stem}_results.json")
-    written[-1].write_text(json.dumps(results, indent=1))
+    with writing(written[-1], "results"):
+        written[-1].write_text(json.dumps(results, indent=1))
     print(f"wrote {len(written)} files to {out_dir}")
     return written
 

@@ -29,7 +29,7 @@ from common.engine import (
 )
 from common.engine.checkpoint import read_checkpoint
 from common.engine.logger import write_json
-from common.errors import UserError
+from common.errors import UserError, ensure_output_dir
 from common.evaluation.mesh_evaluator import format_summary
 from common.evaluation.reference_eval import REFERENCE_METRICS, evaluate_references, reference_scalars, reference_table
 from data.registry import build_evaluator, check_model_can_evaluate, dataset_records
@@ -139,13 +139,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         cfg = load_config(args.cfg, list(args.opts) + ([f"test.ckpt={args.ckpt}"] if args.ckpt else []))
+        from data.registry import check_dataset_names
+
+        check_dataset_names(cfg)
         check_model_can_evaluate(cfg.data.test_set)
         ckpt = cfg.test.ckpt
         if ckpt and not Path(ckpt).is_file():
             raise FileNotFoundError(f"{ckpt}: checkpoint not found (--ckpt)")
+        out_dir = Path(args.out) if args.out else default_out_dir(cfg, ckpt)
+        ensure_output_dir(out_dir, "output folder (--out)")  # before the evaluation, not after it
         info = init_distributed(cfg.experiment.device)
         try:
-            summary = run_test(cfg, info, ckpt, Path(args.out) if args.out else default_out_dir(cfg, ckpt))
+            summary = run_test(cfg, info, ckpt, out_dir)
         finally:
             cleanup_distributed()
     except USER_ERRORS as err:

@@ -1,7 +1,11 @@
 """Train a mesh-recovery model.
 
-    python main/train.py --cfg configs/X.yaml [--opts section.key=value ...] [--resume PATH|auto]
+    python main/train.py --cfg configs/X.yaml [--opts section.key=value ...] [--resume PATH|auto] [--overwrite]
     torchrun --nproc_per_node=2 main/train.py --cfg ...
+
+A fresh run (no ``--resume``) into a folder that holds an earlier run's checkpoints is refused unless
+``--overwrite`` (``experiment.overwrite=true``) is given, which deletes them first. Temporary checkpoint files
+left by a killed run are removed at start.
 
 Creates ``<experiment.output_dir>/<experiment.name>/`` with config.yaml, checkpoints, metrics.jsonl, tb/,
 log.txt, eval/epochNNNN/ (periodic evaluation, same code as main/test.py) and summary.json.
@@ -36,10 +40,11 @@ from common.engine import (
     seed_everything,
     wrap_model,
 )
-from common.engine.checkpoint import list_checkpoints
+from common.engine.checkpoint import LATEST_POINTER, list_checkpoints, remove_stale_temporaries
+from common.engine.distributed import all_gather_objects
 from common.engine.logger import write_json
 from common.engine.trainer import log_metrics
-from common.errors import UserError
+from common.errors import UserError, ensure_output_dir, writing
 from common.evaluation.reference_eval import evaluate_references, reference_scalars, reference_table
 from data.registry import build_evaluator, check_model_can_evaluate, dataset_records
 
@@ -124,17 +129,50 @@ def log_references(cfg: Any, parts: Components, run_dir: Path, info: DistInfo, l
     logger.info("constant-prediction references on the test split:\n" + reference_table(None, refs))
 
 
-def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components] = build_components,
+class RunFolderError(UserError):
+    """A fresh run would overwrite an earlier run's checkpoints."""
+
+
+def prepare_run_dir(cfg: Any, run_dir: Path, resume: Path | None, logger: RunLogger) -> None:
+    """Main process, before anything is built: the folder must be writable; stale temporary checkpoint files of
+    dead processes go; an earlier run's checkpoints stop a fresh run unless ``experiment.overwrite``."""
+    ensure_output_dir(run_dir, "run folder")
+    for path in remove_stale_temporaries(run_dir):
+        logger.info(f"removed {path}: a temporary checkpoint file left by a killed run")
+    earlier = list_checkpoints(run_dir)
+    if resume is not None or not earlier:
+        return
+    if not cfg.experiment.overwrite:
+        raise RunFolderError(f"{run_dir}: holds checkpoints of an earlier run ({earlier[-1].name}, {len(earlier)} in "
+                             "all); continue it with --resume auto, start over with --overwrite (deletes them), or "
+                             "choose another experiment.name / experiment.output_dir")
+    with writing(run_dir, "run folder"):
+        for path in earlier + [run_dir / LATEST_POINTER]:
+            path.unlink(missing_ok=True)
+    logger.info(f"--overwrite: deleted {len(earlier)} checkpoint(s) of an earlier run in {run_dir}")
+
+
+def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components] | None = None,
           progress: bool = True) -> TrainState:
-    """Set up the run folder, build everything, resume if asked, train, write summary.json."""
+    """Set up the run folder, build everything (``build`` defaults to :func:`build_components`), resume if
+    asked, train, write summary.json."""
     run_dir = Path(cfg.experiment.output_dir) / cfg.experiment.name
     logger = RunLogger(run_dir, enabled=info.is_main)
     resume = resolve_resume(cfg.train.resume, run_dir)
+    problem = None
     if info.is_main:
-        if resume is None and list_checkpoints(run_dir):
-            logger.info(f"warning: {run_dir} already holds checkpoints of an earlier run; starting fresh "
-                        "(they will be replaced; use --resume auto to continue it)")
-        save_config(cfg, run_dir / "config.yaml")
+        try:
+            prepare_run_dir(cfg, run_dir, resume, logger)
+            save_config(cfg, run_dir / "config.yaml")
+        except UserError as err:
+            problem = err
+    # every rank stops on the main rank's refusal (instead of waiting for it in the first collective)
+    refusals = [p for p in all_gather_objects(None if problem is None else str(problem)) if p]
+    if problem is not None:
+        raise problem
+    if refusals:
+        raise RunFolderError(refusals[0])
+    build = build or build_components  # looked up at call time (tests replace the module attribute)
     seed_everything(cfg.experiment.seed, cfg.experiment.deterministic, info.device)
     configure_cpu_threads(cfg.experiment.num_threads)
     parts = build(cfg, info)
@@ -176,6 +214,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--cfg", required=True, help="experiment YAML (keys in common/config/defaults.py)")
     parser.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="overrides, e.g. train.lr=1e-4")
     parser.add_argument("--resume", default=None, metavar="PATH|auto", help="checkpoint to continue (= train.resume)")
+    parser.add_argument("--overwrite", action="store_true", help="a fresh run may delete an earlier run's "
+                        "checkpoints in its folder (= experiment.overwrite)")
     return parser.parse_args(argv)
 
 
@@ -183,9 +223,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     # Adapters log what they filter (with counts) and loaders their mixture: show it.
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    opts = list(args.opts) + ([f"train.resume={args.resume}"] if args.resume else [])
+    opts = list(args.opts) + ([f"train.resume={args.resume}"] if args.resume else []) \
+        + (["experiment.overwrite=true"] if args.overwrite else [])
     try:
         cfg = load_config(args.cfg, opts)
+        from data.registry import check_dataset_names
+
+        check_dataset_names(cfg)
         if cfg.train.eval_every > 0:
             check_model_can_evaluate(cfg.data.test_set)
         info = init_distributed(cfg.experiment.device)

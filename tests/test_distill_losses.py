@@ -6,7 +6,15 @@ import math
 import pytest
 import torch
 
-from common.models.distill_losses import FeatureDistillationLoss, at_term, fsp_matrix, kd_term, log_softmax_l1_term
+from common.models.distill_losses import (
+    FeatureDistillationLoss,
+    at_term,
+    fsp_matrix,
+    kd_term,
+    log_softmax_l1_term,
+    pkt_probabilities,
+    pkt_term,
+)
 
 LAYERS = ("layer1", "layer2", "layer3", "layer4")
 SHAPES = {"layer1": (2, 8, 16, 16), "layer2": (2, 16, 8, 8), "layer3": (2, 32, 4, 4), "layer4": (2, 64, 2, 2)}
@@ -74,9 +82,43 @@ def test_release_default_log_softmax_l1():
     assert torch.allclose(sum(terms.values()), expected)
 
 
+def test_pkt_known_answer():
+    """Passalis & Tefas 2018: cosine kernel (cos + 1) / 2 without the diagonal, rows -> p_{j|i},
+    loss = sum_i sum_{j != i} pT_{j|i} log(pT_{j|i} / pS_{j|i}). Hand-computed on three 2-D vectors."""
+    r = 1 / math.sqrt(2)
+    student = torch.tensor([[1.0, 0.0], [0.0, 1.0], [r, r]])  # kernels: K12 = 0.5, K13 = K23 = (1 + r) / 2
+    teacher = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])  # K12 = K13 = 0.5, K23 = 1
+    k = (1 + r) / 2
+    p_s = [[0, 0.5 / (0.5 + k), k / (0.5 + k)], [0.5 / (0.5 + k), 0, k / (0.5 + k)], [0.5, 0.5, 0]]
+    p_t = [[0, 0.5, 0.5], [1 / 3, 0, 2 / 3], [1 / 3, 2 / 3, 0]]
+    assert torch.allclose(pkt_probabilities(student), torch.tensor(p_s), atol=1e-6)
+    assert torch.allclose(pkt_probabilities(teacher), torch.tensor(p_t), atol=1e-6)
+    expected = sum(p_t[i][j] * math.log(p_t[i][j] / p_s[i][j]) for i in range(3) for j in range(3) if i != j)
+    assert expected > 0.05
+    assert math.isclose(float(pkt_term(student, teacher)), expected, rel_tol=1e-5)
+    # feature maps are flattened per sample; identical features (or a positive rescaling) give 0
+    maps = torch.randn(4, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+    assert abs(float(pkt_term(maps, maps.clone()))) < 1e-6 and abs(float(pkt_term(3.0 * maps, maps))) < 1e-6
+    # two samples: each conditional distribution has a single outcome, so the term is 0 by definition
+    assert float(pkt_term(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 0.0], [1.0, 0.1]]))) == 0.0
+
+
+def test_pkt_through_the_loss_module_gets_student_grads_only():
+    loss = FeatureDistillationLoss("pkt", ("layer3", "layer4"), (1.0, 2.0))
+    g = torch.Generator().manual_seed(3)
+    student = {n: torch.randn(4, 8, 2, 2, generator=g, requires_grad=True) for n in ("layer3", "layer4")}
+    teacher = {n: torch.randn(4, 8, 2, 2, generator=g, requires_grad=True) for n in ("layer3", "layer4")}
+    terms = loss(student, teacher)
+    assert set(terms) == {"distill_pkt_layer3", "distill_pkt_layer4"}
+    direct = pkt_term(student["layer4"].detach(), teacher["layer4"].detach())
+    assert math.isclose(float(terms["distill_pkt_layer4"].detach()), 2 * float(direct), rel_tol=1e-6)
+    sum(terms.values()).backward()
+    assert all(student[n].grad.abs().sum() > 0 and teacher[n].grad is None for n in student)
+
+
 def test_bad_settings():
-    with pytest.raises(NotImplementedError, match="pkt"):
-        FeatureDistillationLoss("pkt", ("layer4",), (1.0,))
+    with pytest.raises(ValueError, match="unknown loss"):
+        FeatureDistillationLoss("nope", ("layer4",), (1.0,))
     with pytest.raises(ValueError, match="distill_loss"):
         FeatureDistillationLoss("mse", ("layer4",), (1.0,))
     with pytest.raises(ValueError, match="distill_weights"):

@@ -105,3 +105,21 @@ def test_from_config_and_input_ap(crowdpose, tmp_path, monkeypatch):
         ev.process(batch, preds)
     summary = ev.evaluate()
     assert summary["AP"] == pytest.approx(1.0) and summary["input_ap"] == pytest.approx(1.0)
+
+
+def test_crowd_index_bins_follow_crowdposetools(crowdpose, tmp_path):
+    """crowdposetools' get_type_result(first=0.2, second=0.8): easy < 0.2 <= medium < 0.8 <= hard. An image at
+    0.15 is easy there (it was medium when the code cut at 0.1)."""
+    from common.evaluation.keypoint_ap import crowd_index_bin
+
+    assert [crowd_index_bin(v) for v in (0.0, 0.1, 0.15, 0.1999, 0.2, 0.5, 0.7999, 0.8, 1.0)] == \
+        ["easy"] * 4 + ["medium"] * 3 + ["hard"] * 2
+    root, records = crowdpose
+    gt_file = tmp_path / "crowdpose_test.json"
+    gt = json.loads((root / "annotations/crowdpose_test.json").read_text())
+    for image, value in zip(sorted(gt["images"], key=lambda im: im["id"]), (0.15, 0.5, 0.8)):
+        image["crowdIndex"] = value
+    gt_file.write_text(json.dumps(gt))
+    summary = _evaluate(records, gt_file, "crowdpose14", CROWDPOSE_SIGMAS, True, tmp_path, crop_scale=2.0)
+    assert summary["ap_by_crowd_index"] == {"easy": pytest.approx(1.0), "medium": pytest.approx(1.0),
+                                            "hard": pytest.approx(1.0)}

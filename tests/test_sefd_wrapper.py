@@ -25,9 +25,9 @@ from model_fixtures import TinySMPL, random_batch
 SIZE = 64
 
 
-def regressor(seed: int, body_model=None) -> CrowdNetRegressor:
+def regressor(seed: int, body_model=None, input_size: int = SIZE) -> CrowdNetRegressor:
     torch.manual_seed(seed)
-    return CrowdNetRegressor(body_model, backbone="resnet18", input_size=SIZE, in_channels=4)
+    return CrowdNetRegressor(body_model, backbone="resnet18", input_size=input_size, in_channels=4)
 
 
 @pytest.fixture()
@@ -147,12 +147,16 @@ def test_teacher_loading(tmp_path, setup):
     official = tmp_path / "smpl_overlap.pth.tar"  # release layout: {'network': 'module.'-prefixed backbone+pose2feat}
     part = {f"module.{k}": v for k, v in teacher.state_dict().items() if k.startswith(("backbone.", "pose2feat."))}
     torch.save({"epoch": 5, "network": part}, official)
-    fresh = load_teacher_weights(regressor(3), official)
+    fresh = load_teacher_weights(regressor(3, input_size=256), official)  # official files are 256 px networks
     assert torch.equal(fresh.pose2feat.conv[0].weight, teacher.pose2feat.conv[0].weight)
+    with pytest.raises(ValueError, match="smpl_overlap.pth.tar.*data.input_size 256 .checkpoint. vs 64"):
+        load_teacher_weights(regressor(3), official)  # same weight shapes, another input geometry
+    with pytest.raises(ValueError, match="ckpt_epoch0001.pth.*data.input_size 64 .checkpoint. vs 256"):
+        load_teacher_weights(regressor(3, input_size=256), path)
     del part["module.pose2feat.conv.0.weight"]
     torch.save({"epoch": 5, "network": part}, official)
     with pytest.raises(ValueError, match="smpl_overlap.pth.tar.*pose2feat.conv.0.weight"):
-        load_teacher_weights(regressor(3), official)
+        load_teacher_weights(regressor(3, input_size=256), official)
 
 
 def test_edge_input_model_keeps_edge_network_out_of_state(setup):

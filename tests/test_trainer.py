@@ -67,7 +67,7 @@ def _toy_parts(cfg, num_samples=16):
 
 def test_max_iters_grad_clip_and_images(tmp_path, monkeypatch):
     cfg = toy_config(tmp_path, "train.max_iters_per_epoch=3", "train.grad_clip=0.25", "train.image_log_every=2",
-                     "train.ckpt_every=0")
+                     "train.ckpt_every=2")
     model, loader, optimizer, scheduler, scaler = _toy_parts(cfg)
     clip_calls, shown = [], []
     original = torch.nn.utils.clip_grad_norm_
@@ -86,7 +86,8 @@ def test_max_iters_grad_clip_and_images(tmp_path, monkeypatch):
     assert state.iteration == 6 and clip_calls == [0.25] * 6  # 2 epochs x 3 capped steps, each clipped
     assert len(shown) == 3  # iterations 2, 4, 6
     assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
-    assert not list((tmp_path / "run").glob("ckpt_*.pth"))  # ckpt_every=0: none
+    # ckpt_every=2 (0 is now a config error): only the second epoch is saved
+    assert [p.name for p in (tmp_path / "run").glob("ckpt_*.pth")] == ["ckpt_epoch0002.pth"]
 
 
 def test_non_finite_loss_stops_with_clear_error(tmp_path):

@@ -19,6 +19,7 @@ class ExperimentCfg:
     device: str = "auto"  # 'auto' (cuda if available, else cpu) | 'cpu' | 'cuda' | 'cuda:N'
     deterministic: bool = True  # deterministic algorithms on CPU (cudnn.benchmark off when True)
     num_threads: int = 0  # CPU compute threads of each process (0 = PyTorch default); see docs/benchmarks.md
+    overwrite: bool = False  # a fresh run may delete an earlier run's checkpoints in its folder (train.py --overwrite)
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,8 @@ class TrainCfg:
     log_every: int = 20  # iterations between scalar logs
     image_log_every: int = 200  # iterations between tensorboard image logs (0 = never)
     eval_every: int = 1  # epochs between evaluations on the test split (0 = never)
-    ckpt_every: int = 1  # epochs between checkpoints
-    keep_last: int = 3  # checkpoints kept (older ones deleted)
+    ckpt_every: int = 1  # epochs between checkpoints (>= 1; the last epoch is always saved)
+    keep_last: int = 3  # checkpoints kept (>= 1; older ones deleted)
     resume: str = ""  # checkpoint to resume from ('' = start fresh; 'auto' = latest in the run folder)
     loss: LossCfg = field(default_factory=LossCfg)  # loss weights
 
@@ -136,7 +137,7 @@ class SefdCfg:
     teacher_edge: str = "smpl_overlap"  # teacher's edge channel: smpl_overlap | smpl_edge
     teacher_ckpt: str = ""  # stage-1 teacher checkpoint or its run folder (latest); training mode=student needs it
     rcf_weights: str = ""  # RCF-PyTorch weights (the user's file) for edge_source=rcf
-    distill_loss: str = "log_softmax_l1"  # l1 | kd | log_softmax_l1 | at | fsp
+    distill_loss: str = "log_softmax_l1"  # l1 | kd | log_softmax_l1 | at | fsp | pkt
     distill_layers: tuple[str, ...] = ("layer3", "layer4")  # backbone features matched
     distill_weights: tuple[float, ...] = (1.0, 2.0)  # weight per distilled layer
     distill_scale: float = 1.0  # global weight of the distillation term

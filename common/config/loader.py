@@ -11,7 +11,8 @@ import yaml
 
 from common.config.defaults import Config
 from common.config.frozen import FrozenDict
-from common.errors import UserError
+from common.config.ranges import range_problems
+from common.errors import UserError, writing
 
 
 def _freeze(value: Any) -> Any:
@@ -97,7 +98,13 @@ def _parse_override(text: str) -> dict:
     if "=" not in text:
         raise ConfigError(f"override '{text}': expected section.key=value")
     dotted, raw = text.split("=", 1)
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    if not dotted.strip() or any(not part for part in dotted.strip().split(".")):
+        raise ConfigError(f"--opts '{text}': expected section.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--opts '{text}': the value is not valid YAML ({_yaml_reason(err, len(dotted) + 1)})") \
+            from None
     if isinstance(value, str) and _looks_numeric(value):
         value = float(value)  # YAML 1.1 reads '1e-4' as a string
     nested: dict = {}
@@ -128,15 +135,26 @@ def _fix_yaml_numbers(tree: Any) -> Any:
     return tree
 
 
+def _yaml_reason(err: yaml.YAMLError, column_offset: int = 0) -> str:
+    """'line L, column C: problem' of a PyYAML error, on one line (columns are 1-based, shifted by the offset)."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    problem = " ".join(str(getattr(err, "problem", None) or err).split())
+    if mark is None:
+        return problem
+    return f"line {mark.line + 1}, column {mark.column + 1 + column_offset}: {problem}"
+
+
 def read_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping; errors name the file."""
+    """Read a YAML mapping; errors name the file (and line/column for a syntax error), on one line."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
         tree = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_reason(err)}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read the config file ({err})") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
     return _fix_yaml_numbers(tree)
@@ -166,8 +184,20 @@ def load_config(cfg_file: str | Path | None = None, opts: Iterable[str] = ()) ->
     try:
         validate(cfg)
     except ConfigError as err:
-        raise ConfigError(f"{cfg_file}: {err}" if cfg_file else str(err)) from None
+        key = str(err).split(":", 1)[0].split("[", 1)[0]  # the dotted key the message starts with
+        from_opts = any(_sets_key(tree, key) for tree in given[1 if cfg_file else 0:])
+        raise ConfigError(f"{cfg_file}: {err}" if cfg_file and not from_opts else
+                          f"--opts {err}" if from_opts else str(err)) from None
     return cfg
+
+
+def _sets_key(tree: Any, dotted: str) -> bool:
+    """Whether the nested mapping ``tree`` gives a value for ``dotted`` (e.g. 'train.lr')."""
+    for part in dotted.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return False
+        tree = tree[part]
+    return True
 
 
 def mode_input_channels(mode: str) -> int:
@@ -199,7 +229,10 @@ _CHOICES = {
 
 
 def validate(cfg: Config) -> None:
-    """Cross-key checks that types alone cannot express."""
+    """Ranges of numeric keys (common/config/ranges.py) and cross-key checks that types alone cannot express."""
+    problems = range_problems(cfg)
+    if problems:
+        raise ConfigError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     for (section, key), choices in _CHOICES.items():
         node = cfg
         for part in section.split("."):
@@ -211,6 +244,15 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.input_size: {cfg.data.input_size} must be a multiple of 32 (ResNet stride)")
     if cfg.data.train_weights and len(cfg.data.train_weights) != len(cfg.data.train_sets):
         raise ConfigError("data.train_weights: needs one weight per entry of data.train_sets")
+    if cfg.data.train_weights and not sum(cfg.data.train_weights) > 0:
+        raise ConfigError(f"data.train_weights: {list(cfg.data.train_weights)} are all 0; at least one must be > 0")
+    synthetic = cfg.data.synthetic
+    if synthetic.max_people < synthetic.min_people:
+        raise ConfigError(f"data.synthetic.max_people: {synthetic.max_people} is below data.synthetic.min_people "
+                          f"({synthetic.min_people})")
+    edges = synthetic.occlusion_strata
+    if any(b <= a for a, b in zip(edges, edges[1:])):
+        raise ConfigError(f"data.synthetic.occlusion_strata: {list(edges)} must increase")
     if len(cfg.sefd.distill_weights) != len(cfg.sefd.distill_layers):
         raise ConfigError("sefd.distill_weights: needs one weight per entry of sefd.distill_layers")
     _validate_sefd(cfg)
@@ -226,8 +268,6 @@ def _validate_sefd(cfg: Config) -> None:
                               "which sets model.input_channels itself")
         raise ConfigError(f"model.input_channels: {cfg.model.input_channels}, but sefd.mode={sefd.mode} feeds RGB + "
                           "edge (4 channels); remove model.input_channels (it follows sefd.mode) or set it to 4")
-    if sefd.mode == "student" and sefd.distill_loss == "pkt":
-        raise ConfigError("sefd.distill_loss: 'pkt' is named in the SEFD release but was never implemented there")
     if sefd.mode in ("student", "edge_input") and sefd.edge_source == "rcf" and not sefd.rcf_weights:
         raise ConfigError("sefd.rcf_weights: empty, but sefd.edge_source=rcf needs the RCF-PyTorch weights file "
                           "(RCFcheckpoint_epoch12.pth)")
@@ -247,10 +287,11 @@ def to_dict(cfg: Any) -> Any:
 def save_config(cfg: Config, path: str | Path) -> None:
     """Write the full resolved config as YAML (loadable again with :func:`load_config`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    tmp.replace(path)
+    with writing(path, "config"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        tmp.replace(path)
 
 
 def config_from_dict(tree: dict) -> Config:

@@ -4,7 +4,14 @@ A checkpoint is a dict saved with ``torch.save``::
 
     format 'crowdmesh-checkpoint', version, model (state of the unwrapped module: no 'module.' prefix),
     optimizer, scheduler, scaler, rng (python/numpy/torch/cuda), epoch (epochs completed), iteration
-    (optimizer steps done), config (plain dict of the resolved Config), extra (free-form plain data).
+    (optimizer steps done), config (plain dict of the resolved Config), extra (free-form plain data),
+    geometry (input size, volume, backbone, pose head, input channels: common/models/geometry.py; None for
+    models without one).
+
+Loading refuses weights holding NaN/inf (named by key) and a model whose geometry differs from the one the
+weights were trained with (official files: the published 256 px geometry). A write goes to a temporary file
+``.<name>.tmp<pid>.<host>`` that is renamed; one left by a killed process is removed by
+:func:`remove_stale_temporaries` when the next run starts.
 
 Files are ``<run_dir>/ckpt_epoch0003.pth``; ``<run_dir>/latest`` is a one-line text file with the name of
 the newest one. Loading only unpickles tensors and plain containers (``weights_only=True``).
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,12 +30,21 @@ from torch import nn
 from common.config import to_dict
 from common.engine.distributed import unwrap_model
 from common.engine.seed import get_rng_state, set_rng_state
-from common.errors import UserError
+from common.errors import UserError, writing
+from common.models.geometry import (
+    OFFICIAL_GEOMETRY,
+    finiteness_problem,
+    geometry_from_config,
+    geometry_mismatch,
+    model_geometry,
+)
 
 CHECKPOINT_FORMAT = "crowdmesh-checkpoint"
 CHECKPOINT_VERSION = 1
 LATEST_POINTER = "latest"
 _CKPT_NAME = re.compile(r"ckpt_epoch(\d+)\.pth$")
+# temporary files of atomic writes: '.<name>.tmp<pid>.<host>' (older versions: '.<name>.tmp<pid>')
+_TMP_NAME = re.compile(r"\.(?P<name>.+)\.tmp(?P<pid>\d+)(?:\.(?P<host>[A-Za-z0-9_-]+))?$")
 
 
 class CheckpointError(UserError, RuntimeError):
@@ -52,26 +69,76 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "host"
+
+
+def temporary_path(path: Path) -> Path:
+    """Where an atomic write of ``path`` goes first: ``.<name>.tmp<pid>.<host>`` in the same folder."""
+    return path.with_name(f".{path.name}.tmp{os.getpid()}.{_host()}")
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """torch.save to a temp file in the same folder, fsync, then os.replace: never a half-written file."""
+    """torch.save to a temp file in the same folder, fsync, then os.replace: never a half-written file.
+
+    Raises OutputError (a UserError and an OSError) naming ``path`` when the folder cannot be written (a file
+    in the way, read-only, disk full); the previous file at ``path`` is then untouched.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    tmp = temporary_path(path)
+    with writing(path, "checkpoint"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, "wb") as handle:
+                torch.save(obj, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)
 
 
 def _write_latest(folder: Path, name: str) -> None:
-    tmp = folder / f".{LATEST_POINTER}.tmp{os.getpid()}"
-    tmp.write_text(name + "\n")
-    os.replace(tmp, folder / LATEST_POINTER)
+    tmp = temporary_path(folder / LATEST_POINTER)
+    with writing(folder / LATEST_POINTER, "checkpoint pointer"):
+        try:
+            tmp.write_text(name + "\n")
+            os.replace(tmp, folder / LATEST_POINTER)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete temporary checkpoint files (``.<name>.tmp<pid>[.<host>]``) in ``folder`` whose writing process,
+    on this host, is dead (a kill during a save leaves one, as large as a checkpoint). Returns those removed.
+
+    Files of another host (a shared folder) or of a live process are kept.
+    """
+    folder, removed = Path(folder), []
+    if not folder.is_dir():
+        return removed
+    for path in folder.iterdir():
+        match = _TMP_NAME.fullmatch(path.name)
+        if not match or not path.is_file():
+            continue
+        host, pid = match.group("host"), int(match.group("pid"))
+        if (host is None or host == _host()) and pid != os.getpid() and not _pid_alive(pid):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def list_checkpoints(folder: str | Path) -> list[Path]:
@@ -120,6 +187,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         "iteration": int(iteration),
         "config": to_dict(cfg) if cfg is not None else None,
         "extra": dict(extra or {}),
+        "geometry": model_geometry(model),
     }
     atomic_torch_save(payload, path)
     _write_latest(path.parent, path.name)
@@ -190,10 +258,23 @@ def _listing(keys: list[str], limit: int = 8) -> str:
     return f"{shown}, ... (+{len(keys) - limit} more)" if len(keys) > limit else shown
 
 
+def check_geometry(payload: Mapping[str, Any], model: nn.Module, source: str | Path) -> None:
+    """CheckpointError when our checkpoint's geometry (stored, or implied by its saved config) is not the
+    model's: same weight shapes, different network (e.g. a 256 px checkpoint run at 96 px)."""
+    saved = payload.get("geometry") or geometry_from_config(payload.get("config"))
+    problem = geometry_mismatch(saved, model)
+    if problem:
+        raise CheckpointError(f"{source}: {problem}")
+
+
 def load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str | Path) -> None:
-    """Strictly load ``state`` into (the unwrapped) ``model``; mismatches -> one CheckpointError listing them."""
+    """Strictly load ``state`` into (the unwrapped) ``model``; mismatches -> one CheckpointError listing them,
+    NaN/inf weights -> one CheckpointError naming the key."""
     target = unwrap_model(model)
     state = _strip_prefix(state)
+    bad = finiteness_problem(state)
+    if bad:
+        raise CheckpointError(f"{source}: {bad}")
     own = target.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -219,6 +300,7 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None, optimizer:
     """
     payload = read_checkpoint(path)
     if model is not None:
+        check_geometry(payload, model, path)
         load_model_state(model, payload["model"], path)
     try:
         if optimizer is not None and payload["optimizer"] is not None:
@@ -234,11 +316,23 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None, optimizer:
     return payload
 
 
+def check_official_geometry(path: str | Path, model: nn.Module) -> None:
+    """Official files carry no config: the model must have the published geometry (256 px crop -> 8x8x8
+    volume); otherwise the strict load would succeed and run another network. (Another backbone, pose head or
+    channel count changes weight shapes: the strict loader lists those with hints.)"""
+    problem = geometry_mismatch(OFFICIAL_GEOMETRY, model, keys=("input_size", "volume_shape"))
+    if problem:
+        raise CheckpointError(f"{path}: an official release checkpoint needs the official geometry: "
+                              + problem.split(": ", 1)[1] + " (start from configs/official_3dcrowdnet.yaml "
+                              "or configs/official_sefd.yaml)")
+
+
 def load_official_weights(path: str | Path, model: nn.Module) -> dict:
     """Official 3DCrowdNet / SEFD release files (``{'network': state, 'epoch', 'optimizer'}``), loaded strictly
     by the model code (common/models/official_checkpoint.py); FuRPE and other formats are added there."""
     from common.models.official_checkpoint import load_official_checkpoint
 
+    check_official_geometry(path, model)
     try:
         info = load_official_checkpoint(str(path), unwrap_model(model))
     except ValueError as err:
@@ -255,6 +349,7 @@ def load_model_weights(path: str | Path, model: nn.Module) -> dict:
     raw = _torch_load(path)
     if isinstance(raw, dict) and raw.get("format") == CHECKPOINT_FORMAT:
         payload = read_checkpoint(path) if raw.get("version") != CHECKPOINT_VERSION else raw
+        check_geometry(payload, model, path)
         load_model_state(model, payload["model"], path)
         return {k: payload.get(k) for k in ("epoch", "iteration", "config", "extra")}
     if isinstance(raw, dict) and "network" in raw:

@@ -13,6 +13,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from common.errors import writing
+
 
 def jsonable(value: Any) -> Any:
     """JSON-safe copy: numpy/torch scalars -> float/int, NaN/inf -> None."""
@@ -28,20 +30,23 @@ def jsonable(value: Any) -> Any:
 
 
 def write_json(path: str | Path, data: Mapping[str, Any]) -> None:
-    """Write ``data`` as indented JSON (NaN -> null), via a temp file + rename."""
+    """Write ``data`` as indented JSON (NaN -> null), via a temp file + rename; OutputError naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(jsonable(data), indent=2) + "\n"
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(jsonable(data), indent=2) + "\n")
-    tmp.replace(path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text)
+        tmp.replace(path)
 
 
 def append_jsonl(path: str | Path, record: Mapping[str, Any]) -> None:
-    """Append one JSON object as a line."""
+    """Append one JSON object as a line; OutputError naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        handle.write(json.dumps(jsonable(record)) + "\n")
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            handle.write(json.dumps(jsonable(record)) + "\n")
 
 
 class RunLogger:
@@ -78,9 +83,10 @@ class RunLogger:
         except ImportError:
             print(message, flush=True)
         if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.run_dir / "log.txt", "a") as handle:
-                handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+            with writing(self.run_dir / "log.txt", "log"):
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                with open(self.run_dir / "log.txt", "a") as handle:
+                    handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
 
     def scalars(self, values: Mapping[str, float], step: int, prefix: str = "") -> None:
         """Tensorboard scalars ``<prefix>/<name>`` at ``step``."""

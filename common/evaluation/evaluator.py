@@ -8,6 +8,7 @@ only) and refuses headline numbers when samples are missing unless ``allow_skipp
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -15,9 +16,10 @@ import torch.distributed as dist
 
 from common.engine.distributed import all_gather_objects
 from common.engine.logger import jsonable, write_json
-from common.errors import UserError
+from common.errors import UserError, writing
 
 _SHOW = 20  # indices listed in the summary when samples are missing
+_NOT_METRICS = ("index", "occlusion")  # row fields that are not errors (occlusion may be unknown)
 
 
 class EvaluationError(UserError, RuntimeError):
@@ -43,15 +45,24 @@ class Evaluator:
         return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
     def reset(self, expected_indices: Iterable[int] | int | None = None) -> None:
-        """Forget rows; ``expected_indices`` (indices, or a dataset length) enables the coverage check."""
+        """Forget rows; ``expected_indices`` (indices, or a dataset length) enables the coverage check.
+
+        Without them the summary says ``complete: false`` (coverage unknown) and, unless ``allow_skipped``,
+        withholds the headline numbers: a run that stopped early must never look complete."""
         self._rows = []
         if isinstance(expected_indices, int):
             expected_indices = range(expected_indices)
         self._expected = sorted({int(i) for i in expected_indices}) if expected_indices is not None else None
 
     def process(self, batch: Mapping[str, Any], preds: Mapping[str, Any]) -> None:
-        """Add the rows of one batch (this rank's share)."""
-        self._rows.extend(self.process_rows(batch, preds))
+        """Add the rows of one batch (this rank's share). A row whose numbers are NaN/inf (e.g. a diverged
+        prediction) becomes a skipped row (``non_finite_metric``): it must not poison the means silently."""
+        rows = self.process_rows(batch, preds)
+        for row in rows:
+            if not row.get("skipped") and any(isinstance(v, float) and not math.isfinite(v) for k, v in row.items()
+                                              if k not in _NOT_METRICS):
+                row["skipped"] = "non_finite_metric"
+        self._rows.extend(rows)
 
     def process_rows(self, batch: Mapping[str, Any], preds: Mapping[str, Any]) -> list[dict]:
         raise NotImplementedError
@@ -85,11 +96,14 @@ class Evaluator:
         failed = [row for row in rows if row.get("skipped") and row["index"] in expected]
         evaluated = [row for row in rows if not row.get("skipped") and row["index"] in expected]
         skipped = sorted(not_seen + [row["index"] for row in failed])
+        unknown = self._expected is None  # no expected indices: a partial run cannot be told from a full one
         summary: dict[str, Any] = {
-            "num_expected": len(expected), "num_evaluated": len(evaluated), "num_skipped": len(skipped),
-            "num_duplicates": duplicates, "num_unexpected": len(unexpected),
-            "complete": not skipped and not unexpected,
+            "num_expected": None if unknown else len(expected), "num_evaluated": len(evaluated),
+            "num_skipped": len(skipped), "num_duplicates": duplicates, "num_unexpected": len(unexpected),
+            "complete": not skipped and not unexpected and not unknown,
         }
+        if unknown:
+            summary["coverage"] = "unknown: reset() was given no expected indices"
         if skipped:
             summary["skipped_indices"] = skipped[:_SHOW]
             reasons: dict[str, int] = {"not_processed": len(not_seen)} if not_seen else {}
@@ -100,6 +114,11 @@ class Evaluator:
             summary["unexpected_indices"] = unexpected[:_SHOW]
         if summary["complete"] or self.allow_skipped:
             summary.update(self.summarize(evaluated) if evaluated else {})
+        elif unknown:
+            summary["headline_refused"] = ("coverage unknown: the evaluator was reset without the expected sample "
+                                           "indices, so a partial run cannot be detected; set "
+                                           "test.allow_skipped=true to report numbers anyway")
+            summary.update({key: None for key in self.headline_keys()})
         else:
             summary["headline_refused"] = (f"{len(skipped)} of {len(expected)} samples not evaluated and "
                                            f"{len(unexpected)} unexpected; set test.allow_skipped=true to "
@@ -114,9 +133,10 @@ class Evaluator:
 
     @staticmethod
     def _write_rows(path: Path, rows: list[dict]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w") as handle:
-            for row in rows:
-                handle.write(json.dumps(jsonable(row)) + "\n")
-        tmp.replace(path)
+        with writing(path, "per-sample results"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "w") as handle:
+                for row in rows:
+                    handle.write(json.dumps(jsonable(row)) + "\n")
+            tmp.replace(path)

@@ -7,7 +7,8 @@ of ``preds['joints_score']`` (1 when absent). AP is computed against the dataset
 from the dataset's GT file, ``data.evaluators.load_keypoint_gt``) with its OKS sigmas, so
 GT people the test set has no prediction for (e.g. without a matched detector pose) count as misses.
 CrowdPose GT has no ``area``; as in crowdposetools (``use_area=False``) the OKS scale is ``0.53 * w * h`` of the GT
-box, and AP is also reported per crowd index (easy < 0.1 <= medium <= 0.8 < hard). ``input_ap`` is the AP of
+box, and AP is also reported per crowd index as crowdposetools' ``get_type_result(first=0.2, second=0.8)``
+cuts it: easy < 0.2 <= medium < 0.8 <= hard. ``input_ap`` is the AP of
 the records' input (detector) poses on the same GT, for reference.
 """
 from __future__ import annotations
@@ -26,7 +27,14 @@ from common.joint_sets import convert_joints, num_joints
 COCO_SIGMAS = (.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89)
 CROWDPOSE_SIGMAS = (.79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89, .79, .79)
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
-CROWD_INDEX_BINS = {"easy": (0.0, 0.1), "medium": (0.1, 0.8), "hard": (0.8, 1.01)}
+# crowdposetools (COCOeval.summarize -> get_type_result(first=0.2, second=0.8), split()): an image goes to
+# easy if crowdIndex < 0.2, else medium if < 0.8, else hard; each bin here is lo <= crowdIndex < hi
+CROWD_INDEX_BINS = {"easy": (float("-inf"), 0.2), "medium": (0.2, 0.8), "hard": (0.8, float("inf"))}
+
+
+def crowd_index_bin(crowd_index: float) -> str:
+    """'easy' | 'medium' | 'hard' of an image's CrowdPose crowd index (crowdposetools' split at 0.2 / 0.8)."""
+    return next(name for name, (lo, hi) in CROWD_INDEX_BINS.items() if lo <= crowd_index < hi)
 
 
 def coco_keypoint_stats(gt: dict, results: list[dict], sigmas: Sequence[float],
@@ -137,7 +145,9 @@ class KeypointAPEvaluator(Evaluator):
                                                         if a["num_keypoints"] > 0 and not a["iscrowd"])}
         crowd = {img["id"]: img.get("crowdIndex") for img in self.gt["images"]}
         if all(v is not None for v in crowd.values()) and crowd:
-            bins = {name: [i for i, c in crowd.items() if lo <= c < hi] for name, (lo, hi) in CROWD_INDEX_BINS.items()}
+            bins: dict[str, list] = {name: [] for name in CROWD_INDEX_BINS}
+            for image_id, value in crowd.items():
+                bins[crowd_index_bin(value)].append(image_id)
             summary["ap_by_crowd_index"] = {  # None: no test image in that crowd-index range
                 name: coco_keypoint_stats(self.gt, results, self.sigmas, ids)["AP"] if ids else None
                 for name, ids in bins.items()}

@@ -143,17 +143,24 @@ class MeshEvaluator(Evaluator):
         valid = batch.get("smpl_valid", torch.ones(size)).reshape(-1).bool().tolist()
         occlusion = batch.get("occlusion", torch.full((size,), -1.0)).reshape(-1).float().tolist()
         indices = batch["index"].reshape(-1).tolist()
-        errors = self.errors(pred_v, self.gt_vertices(batch["smpl_pose"].float(), batch["smpl_betas"].float(),
-                                                      batch.get("smpl_gender")))
-        errors = {k: v.tolist() for k, v in errors.items()}
+        gt_v = self.gt_vertices(batch["smpl_pose"].float(), batch["smpl_betas"].float(), batch.get("smpl_gender"))
+        # a diverged prediction (NaN/inf vertex) is a skipped sample with its reason, not a crash of the batch
+        finite = torch.isfinite(pred_v).flatten(1).all(1)
+        pred_v = torch.where(finite[:, None, None].to(pred_v.device), pred_v, gt_v.to(pred_v.dtype))
+        finite = finite.tolist()
+        errors = {k: v.tolist() for k, v in self.errors(pred_v, gt_v).items()}
         rows = []
         for b in range(size):
             row = {"index": int(indices[b]), "occlusion": occlusion[b],
                    "stratum": assign_stratum(occlusion[b], self.strata)}
-            if valid[b]:
-                row.update({k: errors[k][b] for k in METRIC_KEYS})
-            else:
+            if not valid[b]:
                 row["skipped"] = "no_smpl_gt"
+            elif not finite[b]:
+                row["skipped"] = "non_finite_prediction"
+            elif not all(math.isfinite(errors[k][b]) for k in METRIC_KEYS):
+                row["skipped"] = "non_finite_metric"
+            else:
+                row.update({k: errors[k][b] for k in METRIC_KEYS})
             rows.append(row)
         return rows
 

@@ -32,7 +32,9 @@ def procrustes_transform(
     Returns:
         scale (B,), rotation (B, 3, 3), translation (B, 3), float64, such that
         aligned = scale * pred @ rotation^T + translation.
-    Samples with fewer than 3 weighted points get a degenerate but finite fit.
+    Samples with fewer than 3 weighted points get a degenerate but finite fit. A sample with a NaN/inf point
+    gets NaN scale, rotation and translation (its errors are NaN; the other samples are unaffected) instead
+    of failing the whole batch's SVD.
     """
     w = _check_inputs(pred, gt, mask)
     p, g = pred.double(), gt.double()
@@ -41,6 +43,9 @@ def procrustes_transform(
     mu_g = (w[..., None] * g).sum(1) / w_sum
     pc, gc = p - mu_p[:, None], g - mu_g[:, None]
     cov = (w[..., None] * gc).transpose(1, 2) @ pc  # (B, 3, 3) = sum_n w g_n p_n^T
+    finite = torch.isfinite(cov).flatten(1).all(1)  # (B,)
+    if not bool(finite.all()):  # LAPACK fails on NaN: fit a placeholder, report NaN for those samples below
+        cov = torch.where(finite[:, None, None], cov, torch.eye(3, dtype=cov.dtype, device=cov.device))
     u, sig, vh = torch.linalg.svd(cov)
     # Reflection fix: flip the axis of the smallest singular value when det(U V^T) < 0.
     d = torch.sign(torch.linalg.det(u @ vh))
@@ -54,6 +59,11 @@ def procrustes_transform(
     else:
         scale = torch.ones_like(sig[:, 0])
     translation = mu_g - scale[:, None] * (mu_p[:, None] @ rotation.transpose(1, 2))[:, 0]
+    if not bool(finite.all()):
+        nan = torch.tensor(float("nan"), dtype=scale.dtype, device=scale.device)
+        scale = torch.where(finite, scale, nan)
+        rotation = torch.where(finite[:, None, None], rotation, nan)
+        translation = torch.where(finite[:, None], translation, nan)
     return scale, rotation, translation
 
 

@@ -13,6 +13,8 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
+from common.models.geometry import finiteness_problem
+
 _MAX_LISTED = 20
 
 
@@ -78,10 +80,14 @@ def load_official_checkpoint(path: str, model: nn.Module) -> dict:
     Returns:
         {'epoch': int | None, 'input_channels': 3 | 4, 'num_tensors': int}.
     Raises:
-        FileNotFoundError / ValueError naming the file (unreadable file, wrong layout, or a network that does
-        not fit: every missing / unexpected key and shape mismatch is listed).
+        FileNotFoundError / ValueError naming the file (unreadable file, wrong layout, NaN/inf weights (the key
+        is named), or a network that does not fit: every missing / unexpected key and shape mismatch is listed).
+        The input geometry (256 px) is checked by the caller (common/engine/checkpoint.py).
     """
     state, epoch = read_official_checkpoint(path)
+    bad = finiteness_problem(state)
+    if bad:
+        raise ValueError(f"{path}: {bad}")
     channels = checkpoint_input_channels(state, path)
     report = _mismatch_report(path, state, model, channels)
     if report:

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from common.models.crowdnet import CrowdNetRegressor
 from common.models.distill_losses import FeatureDistillationLoss
+from common.models.geometry import OFFICIAL_GEOMETRY, finiteness_problem, geometry_from_config, geometry_mismatch
 from common.nets.heatmaps import render_gaussian_heatmaps
 
 _WHERE = "common/models/sefd.py"
@@ -122,7 +123,7 @@ class DistillationWrapper(_StudentFacade):
     Args:
         student: CrowdNetRegressor with ``in_channels=4`` (its ``return_features`` is switched on).
         teacher: CrowdNetRegressor with ``in_channels=4`` (stage-1 weights); only backbone + Pose2Feat run.
-        loss_fn: a :class:`FeatureDistillationLoss` or its kind ('l1', 'kd', 'log_softmax_l1', 'at', 'fsp').
+        loss_fn: a :class:`FeatureDistillationLoss` or its kind ('l1', 'kd', 'log_softmax_l1', 'at', 'fsp', 'pkt').
         layers, weights, scale: used when ``loss_fn`` is a kind (``sefd.distill_*``).
         teacher_bn_drift: release compatibility: teacher BatchNorm in training mode (statistics update).
         edge_fn: optional ``(B,3,S,S) RGB -> (B,1,S,S)`` used when a batch lacks ``edge`` (e.g. the Canny
@@ -183,8 +184,10 @@ class DistillationWrapper(_StudentFacade):
 def load_teacher_weights(teacher: CrowdNetRegressor, path: str | Path) -> CrowdNetRegressor:
     """Load the teacher's backbone + Pose2Feat from a stage-1 checkpoint (ours or an official release file).
 
-    Only ``backbone.*`` and ``pose2feat.*`` are needed (and required, with matching shapes); head weights in
-    the file are ignored, so the release's teacher-only file (backbone + pose2feat) loads too.
+    Only ``backbone.*`` and ``pose2feat.*`` are needed (and required, with matching shapes and finite values);
+    head weights in the file are ignored, so the release's teacher-only file (backbone + pose2feat) loads too.
+    The teacher's input size (and, for our checkpoints, backbone and channels) must be the file's: an official
+    file is a 256 px network (common/models/geometry.py).
     """
     from common.engine.checkpoint import CHECKPOINT_FORMAT, read_checkpoint
     from common.models.official_checkpoint import read_official_checkpoint
@@ -198,9 +201,15 @@ def load_teacher_weights(teacher: CrowdNetRegressor, path: str | Path) -> CrowdN
     except Exception as err:  # noqa: BLE001 - truncated / not a torch file: re-raised with the path
         raise ValueError(f"{path}: not a readable teacher checkpoint ({type(err).__name__}: {err})") from None
     if isinstance(raw, dict) and raw.get("format") == CHECKPOINT_FORMAT:
-        state = read_checkpoint(path)["model"]
+        payload = read_checkpoint(path)
+        state = payload["model"]
+        saved = payload.get("geometry") or geometry_from_config(payload.get("config"))
+        problem = geometry_mismatch(saved, teacher, keys=("input_size", "backbone", "input_channels"))
     else:
         state, _ = read_official_checkpoint(str(path))
+        problem = geometry_mismatch(OFFICIAL_GEOMETRY, teacher, keys=("input_size",))
+    if problem:
+        raise ValueError(f"{path}: {problem} (sefd.teacher_ckpt)")
     state = {k.removeprefix("module."): v for k, v in state.items()}
     own = {k: v for k, v in teacher.state_dict().items() if k.startswith(_SHARED_PREFIXES)}
     missing = sorted(k for k in own if k not in state)
@@ -209,6 +218,9 @@ def load_teacher_weights(teacher: CrowdNetRegressor, path: str | Path) -> CrowdN
     if missing or wrong:
         raise ValueError(f"{path}: not a 4-channel SEFD teacher for this model: missing {missing[:10]} "
                          f"({len(missing)}), wrong shapes {wrong[:5]}")
+    bad = finiteness_problem({k: state[k] for k in own})
+    if bad:
+        raise ValueError(f"{path}: {bad} (sefd.teacher_ckpt)")
     teacher.load_state_dict({k: state[k] for k in own}, strict=False)
     return teacher
 

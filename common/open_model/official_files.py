@@ -11,6 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import UserError
+
+
+class ModelFileError(UserError, ValueError):
+    """A user's SMPL / SMPL-X / MANO (or regressor) file that cannot be read; the message names it."""
+
 DOWNLOAD = {"smpl": "https://smpl.is.tue.mpg.de", "smplx": "https://smpl-x.is.tue.mpg.de",
             "mano": "https://mano.is.tue.mpg.de"}
 CROWDNET_FACE_VERTICES = [331, 2802, 6262, 3489, 3990]  # SMPL vertices: Nose, L_Eye, R_Eye, L_Ear, R_Ear
@@ -73,7 +79,7 @@ def _plain(value, key: str, path: Path):
     """Array (or plain value) behind a chumpy stand-in / scipy sparse matrix / list."""
     if isinstance(value, _ChumpyStandIn):
         if "x" not in value.state:
-            raise ValueError(f"{path}: field {key!r} is a chumpy expression without a stored value "
+            raise ModelFileError(f"{path}: field {key!r} is a chumpy expression without a stored value "
                              f"(state keys {sorted(value.state)}); re-export it with chumpy installed")
         return np.asarray(value.state["x"])
     if hasattr(value, "toarray"):  # scipy.sparse, e.g. J_regressor
@@ -81,19 +87,29 @@ def _plain(value, key: str, path: Path):
     return value
 
 
+def _reason(exc: BaseException) -> str:
+    """First line of an exception's message (one-line errors), or its type."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
+
+
 def load_model_arrays(path: Path | str) -> dict:
     """Arrays of a SMPL-family model file (.pkl with or without chumpy, or .npz) as a dict of numpy arrays."""
     path = Path(path)
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=True) as data:
-            return {k: data[k] for k in data.files}
+        try:
+            with np.load(path, allow_pickle=True) as data:
+                return {k: data[k] for k in data.files}
+        except Exception as exc:  # noqa: BLE001 - truncated zip, not an npz, ...
+            raise ModelFileError(f"{path}: cannot read as a SMPL-family model .npz ({_reason(exc)})") from None
     with open(path, "rb") as f:
         try:
             raw = ChumpyFreeUnpickler(f, encoding="latin1").load()
-        except Exception as exc:  # corrupted or not a model pickle
-            raise ValueError(f"{path}: cannot read as a SMPL-family model pickle ({exc})") from exc
+        except Exception as exc:  # noqa: BLE001 - corrupted or not a model pickle
+            raise ModelFileError(f"{path}: cannot read as a SMPL-family model pickle ({_reason(exc)}); "
+                                 "download it again") from None
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a pickled dict of arrays, got {type(raw).__name__}")
+        raise ModelFileError(f"{path}: expected a pickled dict of arrays, got {type(raw).__name__}")
     return {k: _plain(v, k, path) for k, v in raw.items()}
 
 
@@ -101,10 +117,13 @@ def _load_regressor(path: str, num_vertices: int, what: str) -> np.ndarray:
     p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"{what}: file not found: {p}")
-    mat = np.load(p, allow_pickle=True)
-    mat = mat.toarray() if hasattr(mat, "toarray") else np.asarray(mat)
+    try:
+        mat = np.load(p, allow_pickle=True)
+        mat = mat.toarray() if hasattr(mat, "toarray") else np.asarray(mat)
+    except Exception as exc:  # noqa: BLE001 - truncated or not a .npy
+        raise ModelFileError(f"{what}: cannot read {p} as a .npy regressor ({_reason(exc)})") from None
     if mat.ndim != 2 or mat.shape[1] != num_vertices:
-        raise ValueError(f"{what}: {p} has shape {mat.shape}, expected (J, {num_vertices})")
+        raise ModelFileError(f"{what}: {p} has shape {mat.shape}, expected (J, {num_vertices})")
     return mat.astype(np.float32)
 
 
