@@ -14,7 +14,7 @@ class NoTrainPosesError(UserError, ValueError):
 
 def smpl_poses_of(datasets: Iterable[Any]) -> np.ndarray:
     """(N, 72) SMPL poses of every record with SMPL params in ``datasets`` (objects with ``.records``)."""
-    poses = [r.smpl_pose for d in datasets for r in d.records if r.smpl_pose is not None]
+    poses = [r.smpl_pose for d in datasets for r in getattr(d, "records", ()) if r.smpl_pose is not None]
     if not poses:
         names = ", ".join(getattr(d, "name", "?") for d in datasets)
         raise NoTrainPosesError(f"data.train_sets ({names}): no record has SMPL parameters, so the mean-pose "

@@ -118,9 +118,14 @@ def log_references(cfg: Any, parts: Components, run_dir: Path, info: DistInfo, l
     ``eval/references.json``, metrics.jsonl records of split 'reference' and tensorboard scalars at step 0."""
     from data.train_poses import smpl_poses_of
 
+    train_set = parts.train_loader.dataset
+    try:
+        train_poses = smpl_poses_of(getattr(train_set, "datasets", [train_set]))
+    except UserError as err:
+        logger.info(f"references: not computed ({err})")
+        return
     records = dataset_records(parts.test_loader)
-    refs = evaluate_references(parts.eval_body_model, smpl_poses_of(parts.train_loader.dataset.datasets),
-                               parts.test_loader,
+    refs = evaluate_references(parts.eval_body_model, train_poses, parts.test_loader,
                                lambda folder: build_evaluator(cfg, parts.eval_body_model, folder, records=records),
                                info.device, run_dir / "eval" / "references")
     if info.is_main:

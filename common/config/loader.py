@@ -220,6 +220,7 @@ _CHOICES = {
     ("model", "backbone"): ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
     ("model", "pose_head"): ("6d", "vposer"),
     ("train.loss", "pose_rep"): ("axis_angle", "rotmat"),
+    ("train", "lr_schedule"): ("step", "cosine"),
     ("sefd", "mode"): ("baseline", "teacher", "student", "edge_input"),
     ("sefd", "edge_source"): ("canny", "rcf", "smpl_edge", "smpl_overlap"),
     ("sefd", "teacher_edge"): ("smpl_overlap", "smpl_edge"),

@@ -89,6 +89,9 @@ RANGES: dict[str, Interval] = {
     "train.loss.smpl_joint_cam": NON_NEGATIVE,
     "train.loss.pose_param": NON_NEGATIVE,
     "train.loss.shape_param": NON_NEGATIVE,
+    "train.loss.root_param": NON_NEGATIVE,
+    "train.warmup_iters": NON_NEGATIVE,  # 0 = none; shorter than the run (checked when the schedule is built)
+    "train.min_lr_factor": PROBABILITY,
     "test.batch_size": AT_LEAST_ONE,
     "sefd.distill_weights": NON_NEGATIVE,  # each weight
     "sefd.distill_scale": NON_NEGATIVE,
