@@ -28,6 +28,6 @@ def smpl_skin_without_pose_blend(layer: nn.Module, global_orient: Tensor, body_p
     joints = vertices2joints(layer.J_regressor, v_shaped)  # (B, 24, 3)
     rot_mats = batch_rodrigues(torch.cat([global_orient, body_pose], 1).reshape(-1, 3)).reshape(b, -1, 3, 3)
     posed_joints, rel = batch_rigid_transform(rot_mats, joints, layer.parents, dtype=v_shaped.dtype)
-    per_vertex = torch.einsum("vj,bjrc->bvrc", layer.lbs_weights, rel[:, :, :3, :])  # (B, V, 3, 4)
-    verts = torch.einsum("bvrc,bvc->bvr", per_vertex[..., :3], v_shaped) + per_vertex[..., 3]
+    per_vertex = torch.matmul(layer.lbs_weights, rel[:, :, :3, :].reshape(b, -1, 12)).reshape(b, -1, 3, 4)
+    verts = (per_vertex[..., :3] @ v_shaped[..., None])[..., 0] + per_vertex[..., 3]  # (B, V, 3)
     return verts + transl[:, None], posed_joints + transl[:, None]
