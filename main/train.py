@@ -22,6 +22,7 @@ from common.config import load_config, save_config
 from common.engine import (DistInfo, RunLogger, TrainState, build_grad_scaler,
                            build_optimizer, build_scheduler, cleanup_distributed, fit, init_distributed,
                            load_checkpoint, resolve_resume, seed_everything, configure_cpu_threads, wrap_model)
+from common.engine.batchnorm import prepare_batchnorm
 from common.engine.checkpoint import list_checkpoints
 from common.engine.logger import write_json
 from common.errors import UserError
@@ -106,14 +107,16 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
     seed_everything(cfg.experiment.seed, cfg.experiment.deterministic, info.device)
     configure_cpu_threads(cfg.experiment.num_threads)
     parts = build(cfg, info)
+    parts.model = prepare_batchnorm(parts.model, cfg.train, info, logger.info)  # train.sync_bn, before DDP/Adam
     optimizer = build_optimizer(parts.model, cfg.train)
     scheduler = build_scheduler(optimizer, cfg.train)
     scaler = build_grad_scaler(cfg.train.amp, info.device)
     state = TrainState()
     if resume is not None:
         payload = load_checkpoint(resume, parts.model, optimizer, scheduler, scaler, restore_rng=True)
-        state = TrainState(epoch=payload["epoch"], iteration=payload["iteration"])
-        logger.info(f"resumed from {resume} (epoch {state.epoch}, iteration {state.iteration})")
+        state = TrainState.from_checkpoint(payload, info, str(resume))
+        within = f", step {state.progress.step} of epoch {state.epoch + 1}" if state.progress else ""
+        logger.info(f"resumed from {resume} (epoch {state.epoch}, iteration {state.iteration}{within})")
     elif cfg.train.resume == "auto":
         logger.info(f"no checkpoint in {run_dir}; starting fresh")
     evaluator = (build_evaluator(cfg, parts.eval_body_model, run_dir / "eval",

@@ -211,6 +211,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.input_size: {cfg.data.input_size} must be a multiple of 32 (ResNet stride)")
     if cfg.data.train_weights and len(cfg.data.train_weights) != len(cfg.data.train_sets):
         raise ConfigError("data.train_weights: needs one weight per entry of data.train_sets")
+    if cfg.train.ckpt_every_iters < 0:
+        raise ConfigError(f"train.ckpt_every_iters: {cfg.train.ckpt_every_iters} must be >= 0 (0 = off)")
     if len(cfg.sefd.distill_weights) != len(cfg.sefd.distill_layers):
         raise ConfigError("sefd.distill_weights: needs one weight per entry of sefd.distill_layers")
     _validate_sefd(cfg)
