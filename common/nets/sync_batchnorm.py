@@ -2,20 +2,36 @@
 
 torch's ``nn.SyncBatchNorm`` is CUDA-only and only replaces ``nn.BatchNorm*`` modules; layers that call
 ``F.batch_norm`` themselves (``NodewiseLinearBN`` in rotation_net.py) use :func:`synced_batch_norm` instead.
-The moments are summed with the autograd-aware all-reduce, whose backward sums the gradients of every process,
-so after DDP's gradient average (sum / W) the update is the one of a single process holding all the batches.
+The moments are summed over processes by an all-reduce whose backward sums the gradients of every process (as
+nn.SyncBatchNorm's backward does), so after DDP's gradient average (sum / W) the update is the one of a single
+process holding all the batches.
 """
 from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_fn
 from torch import Tensor
 
 
 def processes() -> int:
     """Number of processes in the default group (1 without an initialised process group)."""
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+class _SumOverProcesses(torch.autograd.Function):
+    """y = sum over processes of x; the gradient of x is the sum over processes of the gradients of y."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # noqa: D102
+        y = x.clone()
+        dist.all_reduce(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # noqa: D102
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
 
 
 def synced_batch_norm(x: Tensor, running_mean: Tensor, running_var: Tensor, weight: Tensor, bias: Tensor,
@@ -31,9 +47,9 @@ def synced_batch_norm(x: Tensor, running_mean: Tensor, running_var: Tensor, weig
     dist.all_reduce(count)
     n = float(count.item())
     xf = x.float()  # moments in float32 under AMP
-    mean = dist_fn.all_reduce(xf.sum(0)) / n
+    mean = _SumOverProcesses.apply(xf.sum(0)) / n
     centred = xf - mean
-    var = dist_fn.all_reduce(centred.square().sum(0)) / n
+    var = _SumOverProcesses.apply(centred.square().sum(0)) / n
     with torch.no_grad():
         running_mean.mul_(1 - momentum).add_(mean.detach().to(running_mean.dtype), alpha=momentum)
         unbiased = var.detach() * (n / max(n - 1, 1))
