@@ -82,3 +82,32 @@ def test_nodewise_batchnorm_synced_over_processes(runs):
         assert torch.allclose(ddp[key], single[key], atol=1e-6), key
     for name, grad in single["grads"].items():  # 'bias' (before BN) has a zero gradient up to rounding
         assert torch.allclose(ddp["grads"][name], grad, rtol=1e-5, atol=1e-5), name
+
+
+def test_prepare_and_freeze_batchnorm_without_a_process_group():
+    from types import SimpleNamespace
+
+    from common.engine.batchnorm import freeze_batchnorm, prepare_batchnorm
+    from common.engine.distributed import DistInfo
+    from common.nets.rotation_net import RotationNet
+
+    def net():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4),
+                                   RotationNet(feat_channels=4, hidden=8, num_res_blocks=1))
+
+    on, lines = SimpleNamespace(sync_bn=True, freeze_bn=False), []
+    single = net()
+    assert prepare_batchnorm(single, on, DistInfo(), lines.append) is single and not lines  # one process: as is
+    cpu = prepare_batchnorm(net(), on, DistInfo(rank=0, world_size=2), lines.append)
+    assert isinstance(cpu[1], torch.nn.BatchNorm2d) and len(lines) == 1 and "needs CUDA" in lines[0]
+    graph = [m for m in cpu.modules() if hasattr(m, "sync_stats")]
+    assert len(graph) == 3 and all(m.sync_stats for m in graph)
+    cuda = prepare_batchnorm(net(), on, DistInfo(world_size=2, device=torch.device("cuda", 0)), lines.append)
+    assert isinstance(cuda[1], torch.nn.SyncBatchNorm) and "1 BatchNorm layers -> SyncBatchNorm" in lines[1]
+    assert list(cuda.state_dict()) == list(single.state_dict())  # same checkpoint keys
+    off = prepare_batchnorm(net(), SimpleNamespace(sync_bn=False, freeze_bn=False), DistInfo(world_size=2))
+    assert not any(getattr(m, "sync_stats", False) for m in off.modules())
+    single.train()
+    assert freeze_batchnorm(single) == 4 and not single[1].training and single[0].training
+    assert all(not m.training for m in single.modules() if hasattr(m, "sync_stats"))
