@@ -170,3 +170,31 @@ def test_iteration_checkpoints_pruned_on_their_own_and_found_without_pointer(tmp
     assert latest_checkpoint(tmp_path).name == "ckpt_iter00000030.pth"
     os.utime(tmp_path / "ckpt_iter00000030.pth", ns=(0, 0))
     assert latest_checkpoint(tmp_path).name == "ckpt_epoch0002.pth"
+
+
+def test_train_script_resumes_mid_epoch_with_resume_auto(tmp_path):
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parent.parent / "main" / "train.py"
+    spec = importlib.util.spec_from_file_location("crowdmesh_train_midepoch", path)
+    script = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = script  # dataclasses look their module up
+    spec.loader.exec_module(script)
+    models = []
+
+    def build(kill_at):
+        def components(cfg, info):
+            models.append(KillableToyModel(kill_at))
+            return script.Components(models[-1], ToyBodyModel(), _loader("mixture", cfg.experiment.seed, 0))
+        return components
+
+    straight = script.train(toy_config(tmp_path / "a", *OPTS), DistInfo(), build=build(None), progress=False)
+    with pytest.raises(Killed):
+        script.train(toy_config(tmp_path / "b", *OPTS), DistInfo(), build=build(4), progress=False)  # killed during step 4
+    resumed = script.train(toy_config(tmp_path / "b", *OPTS, "train.resume=auto"), DistInfo(), build=build(None),
+                           progress=False)
+    assert (resumed.epoch, resumed.iteration) == (2, 8) and resumed.last_train == straight.last_train
+    assert _same(params_of(models[0]), params_of(models[-1]))
+    log = (tmp_path / "b" / "toy" / "log.txt").read_text()
+    assert "ckpt_iter00000003.pth (epoch 0, iteration 3, step 3 of epoch 1)" in log
