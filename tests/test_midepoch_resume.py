@@ -191,7 +191,8 @@ def test_train_script_resumes_mid_epoch_with_resume_auto(tmp_path):
 
     straight = script.train(toy_config(tmp_path / "a", *OPTS), DistInfo(), build=build(None), progress=False)
     with pytest.raises(Killed):
-        script.train(toy_config(tmp_path / "b", *OPTS), DistInfo(), build=build(4), progress=False)  # killed during step 4
+        script.train(toy_config(tmp_path / "b", *OPTS), DistInfo(), build=build(4),  # killed during step 4
+                     progress=False)
     resumed = script.train(toy_config(tmp_path / "b", *OPTS, "train.resume=auto"), DistInfo(), build=build(None),
                            progress=False)
     assert (resumed.epoch, resumed.iteration) == (2, 8) and resumed.last_train == straight.last_train
