@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Sampler
 from common.engine.seed import worker_init_fn
 from data.mixing import build_mixture
 from data.registry import build_dataset
+from data.seeded import SeededDataset
 
 
 class ShardSampler(Sampler[int]):
@@ -37,14 +38,15 @@ def build_train_loader(cfg, rank: int = 0, world_size: int = 1, body_model=None)
 
     Each rank gets a disjoint shard of the epoch's shuffled order; batches of ``data.batch_size`` with
     ``drop_last``; ``data.num_workers`` seeded workers. Order and augmentation depend only on
-    (experiment.seed, epoch): call ``set_loader_epoch`` before each epoch.
+    (experiment.seed, epoch): call ``set_loader_epoch`` before each epoch. The global RNGs are reseeded per sample
+    (data/seeded.py) and the sampler can skip (``skip_next``), for exact mid-epoch resumes.
     """
     names = list(cfg.data.train_sets)
     datasets = [build_dataset(name, "train", cfg, train=True, body_model=body_model) for name in names]
     concat, sampler = build_mixture(datasets, [d.has_3d for d in datasets], cfg.data.train_weights,
                                     seed=cfg.experiment.seed, rank=rank, world_size=world_size, names=names)
-    return DataLoader(concat, batch_size=cfg.data.batch_size, sampler=sampler, drop_last=True,
-                      num_workers=cfg.data.num_workers, worker_init_fn=worker_init_fn,
+    return DataLoader(SeededDataset(concat, cfg.experiment.seed), batch_size=cfg.data.batch_size, sampler=sampler,
+                      drop_last=True, num_workers=cfg.data.num_workers, worker_init_fn=worker_init_fn,
                       pin_memory=torch.cuda.is_available(), persistent_workers=False)
 
 

@@ -128,10 +128,18 @@ class MixtureSampler(Sampler[int]):
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self.epoch_size = int(epoch_size) if epoch_size else sum(self.lengths)
         self.epoch = 0
+        self._skip = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose order the next iteration yields (call before each epoch, as with DDP)."""
         self.epoch = int(epoch)
+
+    def skip_next(self, count: int) -> None:
+        """Make the next iteration (only) start after its first ``count`` indices: a mid-epoch resume
+        (common/engine/resume.py) continues the epoch's order without loading the samples already trained on."""
+        if count < 0:
+            raise MixtureError(f"mixture: cannot skip {count} samples")
+        self._skip = int(count)
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
         """(N,) int64 shuffled global indices of ``epoch`` for all ranks together (before sharding)."""
@@ -156,7 +164,8 @@ class MixtureSampler(Sampler[int]):
         return {name: int(c) for name, c in zip(self.names, counts)}
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.shard(self.epoch).tolist())
+        skip, self._skip = self._skip, 0
+        return iter(self.shard(self.epoch)[skip:].tolist())
 
     def __len__(self) -> int:
         return self.total_size() // self.world_size

@@ -40,6 +40,7 @@ from common.engine import (
     seed_everything,
     wrap_model,
 )
+from common.engine.batchnorm import prepare_batchnorm
 from common.engine.checkpoint import LATEST_POINTER, list_checkpoints, remove_stale_temporaries
 from common.engine.distributed import all_gather_objects
 from common.engine.logger import write_json
@@ -144,7 +145,7 @@ def prepare_run_dir(cfg: Any, run_dir: Path, resume: Path | None, logger: RunLog
     ensure_output_dir(run_dir, "run folder")
     for path in remove_stale_temporaries(run_dir):
         logger.info(f"removed {path}: a temporary checkpoint file left by a killed run")
-    earlier = list_checkpoints(run_dir)
+    earlier = list_checkpoints(run_dir) + list_checkpoints(run_dir, iterations=True)
     if resume is not None or not earlier:
         return
     if not cfg.experiment.overwrite:
@@ -181,6 +182,7 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
     seed_everything(cfg.experiment.seed, cfg.experiment.deterministic, info.device)
     configure_cpu_threads(cfg.experiment.num_threads)
     parts = build(cfg, info)
+    parts.model = prepare_batchnorm(parts.model, cfg.train, info, logger.info)  # train.sync_bn, before DDP/Adam
     optimizer = build_optimizer(parts.model, cfg.train)
     scheduler = build_scheduler(optimizer, cfg.train,
                                 iterations_per_epoch(len(parts.train_loader), cfg.train.max_iters_per_epoch))
@@ -188,8 +190,9 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
     state = TrainState()
     if resume is not None:
         payload = load_checkpoint(resume, parts.model, optimizer, scheduler, scaler, restore_rng=True)
-        state = TrainState(epoch=payload["epoch"], iteration=payload["iteration"])
-        logger.info(f"resumed from {resume} (epoch {state.epoch}, iteration {state.iteration})")
+        state = TrainState.from_checkpoint(payload, info, str(resume))
+        within = f", step {state.progress.step} of epoch {state.epoch + 1}" if state.progress else ""
+        logger.info(f"resumed from {resume} (epoch {state.epoch}, iteration {state.iteration}{within})")
     elif cfg.train.resume == "auto":
         logger.info(f"no checkpoint in {run_dir}; starting fresh")
     evaluator = (build_evaluator(cfg, parts.eval_body_model, run_dir / "eval",

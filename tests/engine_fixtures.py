@@ -150,7 +150,7 @@ def run_toy_training(cfg, rank: int = 0, world_size: int = 1, dropout: float = 0
     state = TrainState()
     if resume:
         payload = load_checkpoint(resume, model, optimizer, scheduler, scaler, restore_rng=True)
-        state = TrainState(payload["epoch"], payload["iteration"])
+        state = TrainState.from_checkpoint(payload, info)
     run_dir = Path(cfg.experiment.output_dir) / cfg.experiment.name
     logger = RunLogger(run_dir, enabled=info.is_main, tensorboard=cfg.train.image_log_every > 0)
     wrapped = wrap_model(model, info)

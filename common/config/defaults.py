@@ -117,6 +117,9 @@ class TrainCfg:
     eval_every: int = 1  # epochs between evaluations on the test split (0 = never)
     ckpt_every: int = 1  # epochs between checkpoints (>= 1; the last epoch is always saved)
     keep_last: int = 3  # checkpoints kept (>= 1; older ones deleted)
+    ckpt_every_iters: int = 0  # iterations between mid-epoch checkpoints (0 = off); resuming one is exact
+    sync_bn: bool = True  # DDP: BatchNorm statistics over all processes (CUDA; see common/engine/batchnorm.py)
+    freeze_bn: bool = False  # BatchNorm layers use running statistics while training (eval mode); affine params train
     resume: str = ""  # checkpoint to resume from ('' = start fresh; 'auto' = latest in the run folder)
     loss: LossCfg = field(default_factory=LossCfg)  # loss weights
 

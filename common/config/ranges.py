@@ -82,6 +82,7 @@ RANGES: dict[str, Interval] = {
     "train.eval_every": NON_NEGATIVE,  # 0 = never
     "train.ckpt_every": AT_LEAST_ONE,
     "train.keep_last": AT_LEAST_ONE,
+    "train.ckpt_every_iters": NON_NEGATIVE,  # 0 = off
     "train.loss.joint_img": NON_NEGATIVE,
     "train.loss.smpl_joint_img": NON_NEGATIVE,
     "train.loss.joint_proj": NON_NEGATIVE,

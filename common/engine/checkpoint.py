@@ -6,15 +6,18 @@ A checkpoint is a dict saved with ``torch.save``::
     optimizer, scheduler, scaler, rng (python/numpy/torch/cuda), epoch (epochs completed), iteration
     (optimizer steps done), config (plain dict of the resolved Config), extra (free-form plain data),
     geometry (input size, volume, backbone, pose head, input channels: common/models/geometry.py; None for
-    models without one).
+    models without one), mid_epoch (None, or where inside epoch ``epoch`` it was written: see
+    common/engine/resume.py).
 
 Loading refuses weights holding NaN/inf (named by key) and a model whose geometry differs from the one the
 weights were trained with (official files: the published 256 px geometry). A write goes to a temporary file
 ``.<name>.tmp<pid>.<host>`` that is renamed; one left by a killed process is removed by
 :func:`remove_stale_temporaries` when the next run starts.
 
-Files are ``<run_dir>/ckpt_epoch0003.pth``; ``<run_dir>/latest`` is a one-line text file with the name of
-the newest one. Loading only unpickles tensors and plain containers (``weights_only=True``).
+Files are ``<run_dir>/ckpt_epoch0003.pth`` (end of an epoch) and ``<run_dir>/ckpt_iter00001200.pth`` (mid-epoch,
+``train.ckpt_every_iters``); each kind keeps its own newest ``keep_last``. ``<run_dir>/latest`` is a one-line
+text file with the name of the newest one. Loading only unpickles tensors and plain containers
+(``weights_only=True``).
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ LATEST_POINTER = "latest"
 _CKPT_NAME = re.compile(r"ckpt_epoch(\d+)\.pth$")
 # temporary files of atomic writes: '.<name>.tmp<pid>.<host>' (older versions: '.<name>.tmp<pid>')
 _TMP_NAME = re.compile(r"\.(?P<name>.+)\.tmp(?P<pid>\d+)(?:\.(?P<host>[A-Za-z0-9_-]+))?$")
+_ITER_NAME = re.compile(r"ckpt_iter(\d+)\.pth$")
 
 
 class CheckpointError(UserError, RuntimeError):
@@ -54,6 +58,11 @@ class CheckpointError(UserError, RuntimeError):
 def checkpoint_path(run_dir: str | Path, epoch: int) -> Path:
     """``<run_dir>/ckpt_epoch{epoch:04d}.pth`` (``epoch`` = number of completed epochs)."""
     return Path(run_dir) / f"ckpt_epoch{epoch:04d}.pth"
+
+
+def iteration_checkpoint_path(run_dir: str | Path, iteration: int) -> Path:
+    """``<run_dir>/ckpt_iter{iteration:08d}.pth`` (``iteration`` = optimizer steps done; mid-epoch checkpoints)."""
+    return Path(run_dir) / f"ckpt_iter{iteration:08d}.pth"
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -141,21 +150,24 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     return removed
 
 
-def list_checkpoints(folder: str | Path) -> list[Path]:
-    """``ckpt_epoch*.pth`` files in ``folder``, oldest epoch first."""
+def list_checkpoints(folder: str | Path, iterations: bool = False) -> list[Path]:
+    """``ckpt_epoch*.pth`` files in ``folder``, oldest epoch first (``iterations``: ``ckpt_iter*.pth`` instead)."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CKPT_NAME.fullmatch(p.name))]
+    pattern = _ITER_NAME if iterations else _CKPT_NAME
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := pattern.fullmatch(p.name))]
     return [p for _, p in sorted(found)]
 
 
-def prune_checkpoints(folder: str | Path, keep_last: int, keep: Path | None = None) -> list[Path]:
-    """Delete all but the newest ``keep_last`` epoch checkpoints (``keep_last <= 0``: keep all); never ``keep``."""
+def prune_checkpoints(folder: str | Path, keep_last: int, keep: Path | None = None,
+                      iterations: bool = False) -> list[Path]:
+    """Delete all but the newest ``keep_last`` epoch checkpoints (``keep_last <= 0``: keep all); never ``keep``.
+    ``iterations``: the mid-epoch ``ckpt_iter*`` files instead (each kind is pruned on its own)."""
     if keep_last <= 0:
         return []
     removed = []
-    for path in list_checkpoints(folder)[:-keep_last]:
+    for path in list_checkpoints(folder, iterations)[:-keep_last]:
         if keep is None or path.resolve() != Path(keep).resolve():
             path.unlink(missing_ok=True)
             removed.append(path)
@@ -164,14 +176,17 @@ def prune_checkpoints(folder: str | Path, keep_last: int, keep: Path | None = No
 
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     scheduler: Any = None, scaler: Any = None, epoch: int = 0, iteration: int = 0,
-                    cfg: Any = None, extra: Mapping[str, Any] | None = None, keep_last: int = 0) -> Path:
+                    cfg: Any = None, extra: Mapping[str, Any] | None = None, keep_last: int = 0,
+                    mid_epoch: Mapping[str, Any] | None = None) -> Path:
     """Write a full training checkpoint atomically, point ``latest`` at it and apply keep-last-K.
 
     Args:
         path: destination file (use :func:`checkpoint_path` for the keep-last-K naming scheme).
         model: the model, DDP-wrapped or not (its unwrapped state is saved).
         epoch: epochs completed; iteration: optimizer steps done; cfg: the resolved Config (saved as a dict).
-        keep_last: keep only the newest K ``ckpt_epoch*.pth`` files in the folder (0 = keep all).
+        keep_last: keep only the newest K checkpoints of the same kind (``ckpt_epoch*`` or ``ckpt_iter*``) in the
+            folder (0 = keep all).
+        mid_epoch: position inside the running epoch (mid-epoch checkpoints; common/engine/resume.py).
     Returns the path written.
     """
     path = Path(path)
@@ -188,23 +203,25 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         "config": to_dict(cfg) if cfg is not None else None,
         "extra": dict(extra or {}),
         "geometry": model_geometry(model),
+        "mid_epoch": dict(mid_epoch) if mid_epoch is not None else None,
     }
     atomic_torch_save(payload, path)
     _write_latest(path.parent, path.name)
-    prune_checkpoints(path.parent, keep_last, keep=path)
+    prune_checkpoints(path.parent, keep_last, keep=path, iterations=bool(_ITER_NAME.fullmatch(path.name)))
     return path
 
 
 def latest_checkpoint(folder: str | Path) -> Path | None:
-    """The checkpoint named by ``<folder>/latest``, else the newest ``ckpt_epoch*.pth``, else None."""
+    """The checkpoint named by ``<folder>/latest``, else the most recently written of the newest ``ckpt_epoch*``
+    and the newest ``ckpt_iter*`` file, else None."""
     folder = Path(folder)
     pointer = folder / LATEST_POINTER
     if pointer.is_file():
         target = folder / pointer.read_text().strip()
         if target.is_file():
             return target
-    found = list_checkpoints(folder)
-    return found[-1] if found else None
+    newest = [found[-1] for found in (list_checkpoints(folder), list_checkpoints(folder, True)) if found]
+    return max(newest, key=lambda p: p.stat().st_mtime_ns) if newest else None
 
 
 def resolve_resume(resume: str, run_dir: str | Path) -> Path | None:

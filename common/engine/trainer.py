@@ -5,7 +5,6 @@ total loss is the sum of the terms. ``visualize(batch, preds) -> {name: HxWx3 ui
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -15,10 +14,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from common.engine.checkpoint import checkpoint_path, save_checkpoint
+from common.engine.batchnorm import freeze_batchnorm
+from common.engine.checkpoint import checkpoint_path, iteration_checkpoint_path, save_checkpoint
 from common.engine.distributed import DistInfo, all_reduce_mean, barrier, unwrap_model
 from common.engine.logger import RunLogger
 from common.engine.optim import amp_enabled, current_lr
+from common.engine.resume import EpochProgress, epoch_batches, gather_mid_epoch, progress_from_checkpoint
 from common.engine.seed import seed_epoch, set_loader_epoch
 
 VisualizeFn = Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, np.ndarray]]
@@ -32,6 +33,13 @@ class TrainState:
     iteration: int = 0
     last_train: dict = field(default_factory=dict)  # rank-averaged mean loss terms of the last epoch
     last_eval: dict = field(default_factory=dict)  # summary of the last evaluation
+    progress: EpochProgress | None = None  # inside an epoch (or resumed mid-epoch): its step, loss sums, RNG
+
+    @classmethod
+    def from_checkpoint(cls, payload: Mapping[str, Any], info: DistInfo, source: str = "checkpoint") -> "TrainState":
+        """Counters of a loaded checkpoint (``load_checkpoint``), with its mid-epoch position if it has one."""
+        return cls(epoch=payload["epoch"], iteration=payload["iteration"],
+                   progress=progress_from_checkpoint(payload.get("mid_epoch"), info, source))
 
 
 def move_to_device(batch: Any, device: torch.device) -> Any:
@@ -63,19 +71,24 @@ def _total_loss(terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
 def train_one_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                     state: TrainState, train_cfg: Any, info: DistInfo, logger: RunLogger,
                     visualize: VisualizeFn | None = None, progress: bool = True,
-                    scheduler: Any = None) -> dict[str, float]:
-    """One epoch (at most ``train_cfg.max_iters_per_epoch`` steps); steps ``scheduler`` after every optimizer
-    step; returns rank-averaged mean loss terms."""
+                    scheduler: Any = None,
+                    after_step: Callable[[TrainState, int], None] | None = None) -> dict[str, float]:
+    """One epoch (at most ``train_cfg.max_iters_per_epoch`` steps); returns rank-averaged mean loss terms.
+
+    Steps ``scheduler`` after every optimizer step. Continues from ``state.progress`` when resuming mid-epoch;
+    ``after_step(state, steps_in_epoch)`` runs after every step (mid-epoch checkpoints).
+    """
     model.train()
+    if train_cfg.freeze_bn:
+        freeze_batchnorm(model)
     core, device = unwrap_model(model), info.device
     use_amp = amp_enabled(train_cfg.amp, device)
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    limit = train_cfg.max_iters_per_epoch or len(loader)
-    epoch_sums: dict[str, torch.Tensor] = {}
-    window: dict[str, torch.Tensor] = {}
-    steps = window_steps = 0
-    bar = tqdm(itertools.islice(loader, limit), total=min(limit, len(loader)), desc=f"epoch {state.epoch + 1}",
-               disable=not (progress and info.is_main), dynamic_ncols=True, leave=False)
+    limit = min(train_cfg.max_iters_per_epoch or len(loader), len(loader))
+    run = state.progress = state.progress or EpochProgress()
+    bar = tqdm(epoch_batches(loader, run, limit, logger.info), total=limit, initial=run.step,
+               desc=f"epoch {state.epoch + 1}", disable=not (progress and info.is_main), dynamic_ncols=True,
+               leave=False)
     for batch in bar:
         batch = move_to_device(batch, device)
         with torch.autocast(device_type=device.type, enabled=use_amp):
@@ -95,24 +108,27 @@ def train_one_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimi
         if scheduler is not None:
             scheduler.step()  # per iteration (common/engine/optim.py)
         state.iteration += 1
-        steps += 1
-        window_steps += 1
+        run.step += 1
+        run.window_steps += 1
         for name, value in terms.items():
             value = value.detach().float()
-            epoch_sums[name] = epoch_sums.get(name, 0.0) + value
-            window[name] = window.get(name, 0.0) + value
+            run.sums[name] = run.sums.get(name, 0.0) + value
+            run.window[name] = run.window.get(name, 0.0) + value
         if train_cfg.log_every > 0 and state.iteration % train_cfg.log_every == 0:
-            means = all_reduce_mean({k: float(v) / window_steps for k, v in window.items()}, device)
+            means = all_reduce_mean({k: float(v) / run.window_steps for k, v in run.window.items()}, device)
             means["lr"] = current_lr(optimizer)
             log_metrics(logger, means, state.iteration, "train", epoch=state.epoch + 1)
             bar.set_postfix(loss=f"{means['total']:.4g}", lr=f"{means['lr']:.2g}")
-            window, window_steps = {}, 0
+            run.window, run.window_steps = {}, 0
         if (visualize is not None and info.is_main and train_cfg.image_log_every > 0
                 and state.iteration % train_cfg.image_log_every == 0):
             with torch.no_grad():
                 logger.images(visualize(batch, preds), state.iteration, prefix="train")
+        if after_step is not None:
+            after_step(state, limit)
     bar.close()
-    return all_reduce_mean({k: float(v) / max(steps, 1) for k, v in epoch_sums.items()}, device)
+    state.progress = None
+    return all_reduce_mean({k: float(v) / max(run.step, 1) for k, v in run.sums.items()}, device)
 
 
 def expected_indices(dataset: Any) -> list[int]:
@@ -157,6 +173,33 @@ def _due(epoch_done: int, every: int, last: int) -> bool:
     return every > 0 and (epoch_done % every == 0 or epoch_done == last)
 
 
+def iteration_checkpointer(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer, scheduler: Any,
+                           scaler: torch.amp.GradScaler, cfg: Any, run_dir: Path, info: DistInfo,
+                           logger: RunLogger) -> Callable[[TrainState, int], None] | None:
+    """``after_step`` callback writing ``ckpt_iter*.pth`` every ``train.ckpt_every_iters`` steps (None when 0).
+
+    Skipped at an epoch's last step when the epoch checkpoint follows anyway. Every process takes part (its RNG
+    states and loss sums go into the file); rank 0 writes.
+    """
+    tc = cfg.train
+    if tc.ckpt_every_iters <= 0:
+        return None
+
+    def after_step(state: TrainState, steps_in_epoch: int) -> None:
+        if state.iteration % tc.ckpt_every_iters or (state.progress.step == steps_in_epoch
+                                                     and _due(state.epoch + 1, tc.ckpt_every, tc.epochs)):
+            return
+        mid_epoch = gather_mid_epoch(state.progress, getattr(loader, "batch_size", None))
+        if info.is_main:
+            path = save_checkpoint(iteration_checkpoint_path(run_dir, state.iteration), model, optimizer, scheduler,
+                                   scaler, state.epoch, state.iteration, cfg, keep_last=tc.keep_last,
+                                   mid_epoch=mid_epoch)
+            logger.info(f"saved {path} (step {state.progress.step} of epoch {state.epoch + 1})")
+        barrier()
+
+    return after_step
+
+
 def fit(model: nn.Module, train_loader: Any, optimizer: torch.optim.Optimizer, scheduler: Any,
         scaler: torch.amp.GradScaler, cfg: Any, run_dir: str | Path, info: DistInfo, logger: RunLogger,
         state: TrainState | None = None, evaluator: Any = None, test_loader: Any = None,
@@ -164,18 +207,20 @@ def fit(model: nn.Module, train_loader: Any, optimizer: torch.optim.Optimizer, s
     """Train from ``state.epoch`` to ``cfg.train.epochs``; checkpoint and evaluate on their schedules.
 
     Every epoch reseeds all RNGs from (experiment.seed, epoch, rank) and sets the sampler's epoch, so a run
-    resumed from a checkpoint (``state`` from it) repeats the uninterrupted run exactly.
+    resumed from a checkpoint (``state`` from it, :meth:`TrainState.from_checkpoint`) repeats the uninterrupted
+    run exactly; a mid-epoch checkpoint (``train.ckpt_every_iters``) continues its epoch (common/engine/resume.py).
     """
     state = state or TrainState()
     tc, run_dir = cfg.train, Path(run_dir)
     if state.epoch >= tc.epochs:
         logger.info(f"nothing to train: {state.epoch} of train.epochs={tc.epochs} epochs already done")
+    after_step = iteration_checkpointer(model, train_loader, optimizer, scheduler, scaler, cfg, run_dir, info, logger)
     for epoch in range(state.epoch, tc.epochs):
         seed_epoch(cfg.experiment.seed, epoch, info.rank)
         set_loader_epoch(train_loader, epoch)
         lr = current_lr(optimizer)
         means = train_one_epoch(model, train_loader, optimizer, scaler, state, tc, info, logger, visualize, progress,
-                                scheduler)
+                                scheduler, after_step)
         state.epoch, state.last_train = epoch + 1, means
         log_metrics(logger, {**means, "lr": lr}, state.iteration, "train_epoch", epoch=state.epoch)
         logger.info(f"epoch {state.epoch}/{tc.epochs} iter {state.iteration} lr {lr:.3g} "

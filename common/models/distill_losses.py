@@ -2,6 +2,9 @@
 
 Features are (B,C,h,w) maps of the named ResNet stages ``layer1 .. layer4``. Teacher features are always
 detached here, so gradients reach the student only. Every term is computed in float32 (AMP-safe).
+Under DDP each term is a per-process mean over a fixed number of elements per sample (or a sum divided by the
+batch size): with equal per-process batch sizes (the train loader drops partial batches) DDP's gradient average
+is the global mean, so these need no cross-process normalisation (unlike ``losses.masked_l1``).
 
 Kinds (``sefd.distill_loss``), as in the SEFD release:
 - ``l1``: mean absolute difference per layer.

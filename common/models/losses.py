@@ -3,13 +3,15 @@
 Units follow the official release: image-space terms are L1 in volume cells (input px * (S/32) / S, i.e. the
 official ``(1/8) * L1`` on the 64-cell heatmap grid at S = 256); depth is root-relative metres mapped to
 [0, depth_bins) over ``bbox_3d_size`` metres; 3D terms are L1 in metres; parameter terms are L1 on axis-angle
-and betas. Every term is averaged over its VALID entries only (0, not NaN, with gradients, when none is valid).
+and betas. Every term is averaged over its VALID entries only (0, not NaN, with gradients, when none is valid); under
+DDP over the valid entries of all processes (``masked_l1``), so N processes x B/N equal one process x B.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from common.geometry.rotations import axis_angle_to_matrix
@@ -41,16 +43,35 @@ class LossWeights:
         return cls(**{f.name: float(getattr(loss_cfg, f.name)) for f in fields(cls)})
 
 
-def masked_l1(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+def summed_over_processes(count: Tensor) -> tuple[Tensor, int]:
+    """(``count`` summed over the processes of the default group, number of processes); ``(count, 1)`` without
+    an initialised process group. A collective: every process must call it. No gradient flows through it."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return count, 1
+    total = count.detach().clone()
+    dist.all_reduce(total)
+    return total, dist.get_world_size()
+
+
+def masked_l1(pred: Tensor, target: Tensor, mask: Tensor, across_processes: bool = True) -> Tensor:
     """Mean |pred - target| over the entries where mask > 0 (mask broadcasts to pred); 0 when none.
 
     Invalid targets may hold anything (even NaN): they are replaced before the difference, so neither the value
     nor the gradient sees them.
+
+    Under DDP (``across_processes`` and an initialised process group of W processes) the mean is over the valid
+    entries of ALL processes: this process returns ``W * (its sum) / (valid count summed over processes)``, so
+    DDP's gradient average (sum / W) and the rank-averaged logged value are the global mean, exactly as one
+    process with the whole batch. Each process normalising by its own count would weight a sample by how many
+    valid entries its process's other samples have. Every process must then call it (one all-reduce of the
+    count). A single process is unchanged.
     """
     mask = (mask > 0).expand_as(pred)
     target = torch.where(mask, torch.nan_to_num(target.to(pred.dtype)), pred.detach())
     diff = (pred - target).abs() * mask
-    return diff.sum() / mask.sum().clamp(min=1)
+    count, processes = summed_over_processes(mask.sum()) if across_processes else (mask.sum(), 1)
+    total = diff.sum() * processes if processes > 1 else diff.sum()
+    return total / count.clamp(min=1)
 
 
 def _pose_matrices(pose: Tensor) -> Tensor:

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from common.joint_sets import flip_pairs, skeleton
 from common.nets.heatmaps import sample_feature_map
+from common.nets.sync_batchnorm import processes, synced_batch_norm
 
 # the graph of the official release: the graph15 skeleton (index pairs into Pelvis, L_Hip, R_Hip, L_Knee, R_Knee,
 # L_Ankle, R_Ankle, Neck, Head_top, L_Shoulder, R_Shoulder, L_Elbow, R_Elbow, L_Wrist, R_Wrist) and its flip pairs
@@ -37,7 +38,12 @@ class NodewiseLinearBN(nn.Module):
 
     Storage is stacked (node-major); the state_dict exposes the official keys
     ``{j}.0.weight``, ``{j}.0.bias``, ``{j}.1.{weight,bias,running_mean,running_var,num_batches_tracked}``.
+    ``sync_stats`` (set by ``common.engine.batchnorm.prepare_batchnorm`` under DDP with ``train.sync_bn``): in
+    training, batch statistics over all processes (common/nets/sync_batchnorm.py; ``nn.SyncBatchNorm``
+    conversion does not reach this layer, which calls F.batch_norm itself). Works on gloo (CPU) too.
     """
+
+    batchnorm_like = True  # frozen by ``train.freeze_bn`` like nn.BatchNorm (common/engine/batchnorm.py)
 
     def __init__(self, num_nodes: int, dim_in: int, dim_out: int, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
@@ -50,6 +56,7 @@ class NodewiseLinearBN(nn.Module):
         self.register_buffer("running_var", torch.ones(num_nodes, dim_out))
         self.register_buffer("num_batches_tracked", torch.zeros(num_nodes, dtype=torch.long))
         nn.init.normal_(self.weight, std=0.01)  # official init of Linear layers: N(0, 0.01), bias 0
+        self.sync_stats = False
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, N, dim_in) -> (B, N, dim_out): node j uses its own Linear and BatchNorm."""
@@ -58,6 +65,10 @@ class NodewiseLinearBN(nn.Module):
         y = y.transpose(0, 1).reshape(b, self.num_nodes * self.dim_out)
         if self.training:
             self.num_batches_tracked.add_(1)
+        if self.training and self.sync_stats and processes() > 1:
+            y = synced_batch_norm(y, self.running_mean.view(-1), self.running_var.view(-1), self.bn_weight.reshape(-1),
+                                  self.bn_bias.reshape(-1), self.momentum, self.eps)
+            return y.reshape(b, self.num_nodes, self.dim_out)
         # views of the stacked buffers: F.batch_norm updates them in place, node-major like the flattened y
         y = F.batch_norm(y, self.running_mean.view(-1), self.running_var.view(-1), self.bn_weight.reshape(-1),
                          self.bn_bias.reshape(-1), self.training, self.momentum, self.eps)
