@@ -61,7 +61,7 @@ def calibrated_state(path: str | Path) -> None:
 
 def real_model_config(tmp_dir: str | Path, batch_size: int):
     return toy_config(tmp_dir, f"data.batch_size={batch_size}", "train.freeze_bn=true", "train.lr=1e-4",
-                      "train.lr_steps=[]", "train.log_every=1", "train.ckpt_every=0", "data.input_size=64")
+                      "train.lr_steps=[]", "train.log_every=1", "train.ckpt_every=1000", "data.input_size=64")
 
 
 def train_real_model(cfg, state_path: str | Path, rank: int = 0, world_size: int = 1):
@@ -77,7 +77,7 @@ def train_real_model(cfg, state_path: str | Path, rank: int = 0, world_size: int
     optimizer = build_optimizer(model, cfg.train)
     run_dir = Path(cfg.experiment.output_dir) / cfg.experiment.name
     logger = RunLogger(run_dir, enabled=info.is_main, tensorboard=False)
-    state = fit(wrap_model(model, info), loader, optimizer, build_scheduler(optimizer, cfg.train),
+    state = fit(wrap_model(model, info), loader, optimizer, build_scheduler(optimizer, cfg.train, len(loader)),
                 build_grad_scaler(False, info.device), cfg, run_dir, info, logger, progress=False)
     logger.close()
     return params_of(model), state

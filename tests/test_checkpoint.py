@@ -27,7 +27,7 @@ def _parts(cfg, seed=0):
     torch.manual_seed(seed)
     model = ToyModel(ToyBodyModel())
     optimizer = build_optimizer(model, cfg.train)
-    scheduler = build_scheduler(optimizer, cfg.train)
+    scheduler = build_scheduler(optimizer, cfg.train, iters_per_epoch=1)
     return model, optimizer, scheduler, build_grad_scaler(True, torch.device("cpu"))
 
 

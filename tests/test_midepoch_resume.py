@@ -21,6 +21,7 @@ from common.engine import (
     build_optimizer,
     build_scheduler,
     fit,
+    iterations_per_epoch,
     load_checkpoint,
     seed_everything,
 )
@@ -30,7 +31,7 @@ from data.mixing import MixtureSampler, build_mixture
 from data.seeded import SeededDataset
 from engine_fixtures import ToyBodyModel, ToyDataset, ToyModel, make_loader, params_of, toy_config
 
-OPTS = ("train.epochs=2", "train.ckpt_every_iters=3", "train.grad_clip=1.0", "train.keep_last=0")
+OPTS = ("train.epochs=2", "train.ckpt_every_iters=3", "train.grad_clip=1.0", "train.keep_last=100")
 
 
 class Killed(RuntimeError):
@@ -65,7 +66,8 @@ def _train(cfg, kind, num_workers, resume=None, kill_at=None, forget_rng=False):
     model = KillableToyModel(kill_at)
     loader = _loader(kind, cfg.experiment.seed, num_workers)
     optimizer = build_optimizer(model, cfg.train)
-    scheduler, scaler = build_scheduler(optimizer, cfg.train), build_grad_scaler(False, info.device)
+    scheduler = build_scheduler(optimizer, cfg.train, iterations_per_epoch(len(loader), cfg.train.max_iters_per_epoch))
+    scaler = build_grad_scaler(False, info.device)
     state = TrainState()
     if resume is not None:
         payload = load_checkpoint(resume, model, optimizer, scheduler, scaler, restore_rng=True)

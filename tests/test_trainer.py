@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from common.engine import CheckpointError, DistInfo, build_grad_scaler, build_optimizer, build_scheduler, fit
+from common.engine import (
+    CheckpointError,
+    DistInfo,
+    build_grad_scaler,
+    build_optimizer,
+    build_scheduler,
+    fit,
+    iterations_per_epoch,
+)
 from common.engine.logger import RunLogger
 from common.evaluation import MeshEvaluator
 from common.render import visualize as _visualize  # noqa: F401  (imported directly: a broken module fails here)
@@ -61,8 +69,10 @@ def _toy_parts(cfg, num_samples=16):
     torch.manual_seed(0)
     model = ToyModel(ToyBodyModel())
     optimizer = build_optimizer(model, cfg.train)
-    return (model, make_loader(ToyDataset(num_samples), cfg.data.batch_size, 0), optimizer,
-            build_scheduler(optimizer, cfg.train), build_grad_scaler(cfg.train.amp, torch.device("cpu")))
+    loader = make_loader(ToyDataset(num_samples), cfg.data.batch_size, 0)
+    steps = iterations_per_epoch(len(loader), cfg.train.max_iters_per_epoch)
+    return (model, loader, optimizer, build_scheduler(optimizer, cfg.train, steps),
+            build_grad_scaler(cfg.train.amp, torch.device("cpu")))
 
 
 def test_max_iters_grad_clip_and_images(tmp_path, monkeypatch):

@@ -52,7 +52,7 @@ class LRFactor:
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, train_cfg: TrainCfg,
-                    iters_per_epoch: int = 1) -> torch.optim.lr_scheduler.LambdaLR:
+                    iters_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Per-iteration schedule of ``train_cfg`` (module docstring); ``iters_per_epoch`` = optimizer steps per
     epoch (after ``max_iters_per_epoch``). Raises ConfigError, naming the key, for a schedule that cannot run."""
     if train_cfg.lr_schedule not in SCHEDULES:
@@ -69,6 +69,11 @@ def build_scheduler(optimizer: torch.optim.Optimizer, train_cfg: TrainCfg,
     factor = LRFactor(train_cfg.lr_schedule, iters_per_epoch, train_cfg.epochs, train_cfg.lr_steps,
                       train_cfg.lr_factor, train_cfg.warmup_iters, train_cfg.min_lr_factor)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def lr_at_iteration(scheduler: torch.optim.lr_scheduler.LRScheduler, iteration: int) -> float:
+    """LR of the first parameter group at optimizer step ``iteration`` of a :class:`LambdaLR` schedule."""
+    return float(scheduler.base_lrs[0] * scheduler.lr_lambdas[0](iteration))
 
 
 def iterations_per_epoch(loader_length: int, max_iters_per_epoch: int) -> int:

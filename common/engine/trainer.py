@@ -18,7 +18,7 @@ from common.engine.batchnorm import freeze_batchnorm
 from common.engine.checkpoint import checkpoint_path, iteration_checkpoint_path, save_checkpoint
 from common.engine.distributed import DistInfo, all_reduce_mean, barrier, unwrap_model
 from common.engine.logger import RunLogger
-from common.engine.optim import amp_enabled, current_lr
+from common.engine.optim import amp_enabled, current_lr, lr_at_iteration
 from common.engine.resume import EpochProgress, epoch_batches, gather_mid_epoch, progress_from_checkpoint
 from common.engine.seed import seed_epoch, set_loader_epoch
 
@@ -218,7 +218,8 @@ def fit(model: nn.Module, train_loader: Any, optimizer: torch.optim.Optimizer, s
     for epoch in range(state.epoch, tc.epochs):
         seed_epoch(cfg.experiment.seed, epoch, info.rank)
         set_loader_epoch(train_loader, epoch)
-        lr = current_lr(optimizer)
+        first_step = state.iteration - (state.progress.step if state.progress else 0)
+        lr = lr_at_iteration(scheduler, first_step)  # the epoch's first LR, also when resumed mid-epoch
         means = train_one_epoch(model, train_loader, optimizer, scaler, state, tc, info, logger, visualize, progress,
                                 scheduler, after_step)
         state.epoch, state.last_train = epoch + 1, means
