@@ -114,9 +114,10 @@ def build_components(cfg: Any, info: DistInfo) -> Components:
     return Components(model, eval_body, train_loader, test_loader, visualize)
 
 
-def log_references(cfg: Any, parts: Components, run_dir: Path, info: DistInfo, logger: RunLogger) -> None:
+def log_references(cfg: Any, parts: Components, run_dir: Path, info: DistInfo, logger: RunLogger) -> dict | None:
     """Score the constant-prediction references once (same evaluator as the periodic evaluation) and log them:
-    ``eval/references.json``, metrics.jsonl records of split 'reference' and tensorboard scalars at step 0."""
+    ``eval/references.json``, metrics.jsonl records of split 'reference' and tensorboard scalars at step 0.
+    Returns {name: summary}, or None when the training set has no SMPL poses to average."""
     from data.train_poses import smpl_poses_of
 
     train_set = parts.train_loader.dataset
@@ -124,7 +125,7 @@ def log_references(cfg: Any, parts: Components, run_dir: Path, info: DistInfo, l
         train_poses = smpl_poses_of(getattr(train_set, "datasets", [train_set]))
     except UserError as err:
         logger.info(f"references: not computed ({err})")
-        return
+        return None
     records = dataset_records(parts.test_loader)
     refs = evaluate_references(parts.eval_body_model, train_poses, parts.test_loader,
                                lambda folder: build_evaluator(cfg, parts.eval_body_model, folder, records=records),
@@ -133,6 +134,7 @@ def log_references(cfg: Any, parts: Components, run_dir: Path, info: DistInfo, l
         write_json(run_dir / "eval" / "references.json", refs)
         log_metrics(logger, reference_scalars(refs), 0, "reference")
     logger.info("constant-prediction references on the test split:\n" + reference_table(None, refs))
+    return refs
 
 
 class RunFolderError(UserError):
@@ -198,8 +200,9 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
     evaluator = (build_evaluator(cfg, parts.eval_body_model, run_dir / "eval",
                                  records=dataset_records(parts.test_loader))
                  if parts.test_loader is not None else None)
+    refs = None
     if evaluator is not None and cfg.test.references and resume is None:
-        log_references(cfg, parts, run_dir, info, logger)
+        refs = log_references(cfg, parts, run_dir, info, logger)
     logger.info(f"run {run_dir}: device {info.device}, {info.world_size} process(es), "
                 f"{sum(p.numel() for p in parts.model.parameters() if p.requires_grad)} trainable parameters")
     if cfg.sefd.mode != "baseline":
@@ -209,6 +212,11 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
     model = wrap_model(parts.model, info)
     state = fit(model, parts.train_loader, optimizer, scheduler, scaler, cfg, run_dir, info, logger, state,
                 evaluator, parts.test_loader, parts.visualize, progress)
+    if refs is not None and state.last_eval:  # the final model next to the references, and their lines in tb
+        if info.is_main:
+            log_metrics(logger, reference_scalars(refs), state.iteration, "reference")
+        logger.info("final evaluation next to the constant-prediction references:\n"
+                    + reference_table(state.last_eval, refs))
     if info.is_main:
         write_json(run_dir / "summary.json", {"epochs": state.epoch, "iterations": state.iteration,
                                               "train": state.last_train, "eval": state.last_eval})

@@ -71,6 +71,23 @@ def test_every_test_sample_is_evaluated_with_finite_metrics(run):
     assert len(rows) == len(records)
 
 
+def test_references_are_scored_by_the_same_evaluator_in_train_and_test(run):
+    """Both entry points report the constant predictors next to the model, on every test sample."""
+    train_refs = json.loads((run["run_dir"] / "eval" / "references.json").read_text())
+    test_refs = json.loads((run["test_out"] / "references.json").read_text())
+    metrics = json.loads((run["test_out"] / "metrics.json").read_text())
+    for refs in (train_refs, test_refs):
+        assert set(refs) == {"mean_pose", "mean_pose_gt_root"}
+        for summary in refs.values():
+            assert summary["num_evaluated"] == metrics["num_evaluated"] and summary["complete"]
+            assert math.isfinite(summary["pa_mpjpe"]) and summary["pa_mpjpe"] > 0
+        # the oracle shares the body pose and only swaps the root, which Procrustes removes: equal PA-MPJPE
+        assert refs["mean_pose_gt_root"]["pa_mpjpe"] == pytest.approx(refs["mean_pose"]["pa_mpjpe"], rel=1e-6)
+    assert test_refs["mean_pose"]["mpjpe"] == pytest.approx(train_refs["mean_pose"]["mpjpe"], rel=1e-6)
+    logged = [json.loads(line) for line in (run["run_dir"] / "metrics.jsonl").read_text().splitlines()]
+    assert any(r["split"] == "reference" and "mean_pose/pa_mpjpe" in r for r in logged)
+
+
 def test_demo_writes_overlays_and_meshes(run):
     from common.body_models import body_model_from_config
     from common.config import load_config
