@@ -164,15 +164,24 @@ def load_config(cfg_file: str | Path | None = None, opts: Iterable[str] = ()) ->
     Raises:
         ConfigError: unknown key (with the nearest valid name), wrong type, unreadable file.
     """
+    return _build_config(read_yaml(cfg_file) if cfg_file else None, str(cfg_file or ""), opts)
+
+
+def config_from_dict(tree: dict, opts: Iterable[str] = (), source: str = "") -> Config:
+    """Defaults <- ``tree`` (a nested dict, e.g. :func:`to_dict` output stored in a checkpoint) <- ``opts``;
+    validated and frozen, as :func:`load_config` does with a file. Errors about ``tree`` start with ``source``."""
+    return _build_config(dict(tree), source, opts)
+
+
+def _build_config(tree: dict | None, source: str, opts: Iterable[str]) -> Config:
     cfg = Config()
     given: list[dict] = []  # every mapping merged, to know which keys were set explicitly
-    if cfg_file:
-        tree = read_yaml(cfg_file)
+    if tree is not None:
         given.append(tree)
         try:
             cfg = _merge(cfg, tree, "")
         except ConfigError as err:
-            raise ConfigError(f"{cfg_file}: {err}") from None
+            raise ConfigError(f"{source}: {err}" if source else str(err)) from None
     for text in opts:
         override = _parse_override(text)
         given.append(override)
@@ -183,8 +192,8 @@ def load_config(cfg_file: str | Path | None = None, opts: Iterable[str] = ()) ->
         validate(cfg)
     except ConfigError as err:
         key = str(err).split(":", 1)[0].split("[", 1)[0]  # the dotted key the message starts with
-        from_opts = any(_sets_key(tree, key) for tree in given[1 if cfg_file else 0:])
-        raise ConfigError(f"{cfg_file}: {err}" if cfg_file and not from_opts else
+        from_opts = any(_sets_key(t, key) for t in given[1 if tree is not None else 0:])
+        raise ConfigError(f"{source}: {err}" if source and not from_opts else
                           f"--opts {err}" if from_opts else str(err)) from None
     return cfg
 
@@ -289,10 +298,3 @@ def save_config(cfg: Config, path: str | Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         tmp.replace(path)
-
-
-def config_from_dict(tree: dict) -> Config:
-    """Rebuild a Config from :func:`to_dict` output (e.g. the copy stored in a checkpoint)."""
-    cfg = _merge(Config(), tree, "")
-    validate(cfg)
-    return cfg
