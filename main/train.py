@@ -49,7 +49,6 @@ from common.evaluation.reference_eval import evaluate_references, reference_scal
 from data.registry import build_evaluator, check_model_can_evaluate, dataset_records
 
 
-# Errors caused by the user's input: reported as one line, without a traceback.
 @dataclass
 class Components:
     """What training needs besides the engine: built from the config by :func:`build_components`."""
