@@ -87,15 +87,14 @@ def predict(model, persons: list[PersonInput], device) -> dict:
 
 def run_demo(args: argparse.Namespace) -> list[Path]:
     """Validate the inputs, run the model on every person of image ``args.img_idx``, write the outputs."""
-    from common.engine import resolve_device
-    from data.mapper import Mapper
-
     image_path, image, people, json_path = load_inputs(Path(args.input), args.img_idx, args.pose_json)
     if args.ckpt and not Path(args.ckpt).is_file():
         raise UserError(f"{args.ckpt}: checkpoint not found (--ckpt)")
     cfg, cfg_source = demo_config(args.cfg, args.ckpt, args.opts)
     if people:
         check_plan(cfg)  # before the mapper, which would need GT bodies for SMPL edge maps
+    from data.mapper import Mapper  # torch and the pipeline load once the arguments are known to be good
+
     mapper = Mapper.from_config(cfg, train=False)
     persons = []
     for k, kpts in enumerate(people):
@@ -113,6 +112,8 @@ def run_demo(args: argparse.Namespace) -> list[Path]:
     results = {"image": str(image_path), "people": [],
                "skipped": sorted(set(range(len(people))) - {p.index for p in persons})}
     if persons:
+        from common.engine import resolve_device
+
         device = resolve_device(cfg.experiment.device)
         model = load_model(cfg, args.ckpt, device)
         regressor = getattr(model, "student", model)  # SEFD wrappers hold the regressor as .student
