@@ -1,6 +1,7 @@
 """SEFD edge maps of one sample, on its augmented crop grid: rendered from GT SMPL params or read from PNGs.
 
-Which maps a sample carries follows ``sefd.mode`` (:func:`sample_edge_kinds`):
+Which maps a sample carries is the experiment plan's decision (``common/config/plan.py``,
+``ExperimentPlan.edge_maps``; :func:`sample_edge_kinds` asks it):
 
 - ``teacher``: ``edge`` = ``sefd.teacher_edge`` (the stage-1 network's 4th channel, also at test time);
 - ``student``: ``teacher_edge`` = ``sefd.teacher_edge`` while training (the frozen teacher's input), and
@@ -23,20 +24,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-SMPL_EDGE_KINDS = ("smpl_overlap", "smpl_edge")
+from common.config.plan import SMPL_EDGE_KINDS, ExperimentPlan
+
 EDGE_SAMPLE_KEYS = ("edge", "teacher_edge")
 
 
-def sample_edge_kinds(sefd_cfg, train: bool) -> dict[str, str]:
-    """{sample key: edge kind} the mapper must produce for ``sefd.mode`` (empty for the baseline)."""
-    kinds: dict[str, str] = {}
-    if sefd_cfg.mode == "teacher":
-        kinds["edge"] = sefd_cfg.teacher_edge
-    elif sefd_cfg.mode in ("student", "edge_input") and sefd_cfg.edge_source in SMPL_EDGE_KINDS:
-        kinds["edge"] = sefd_cfg.edge_source
-    if sefd_cfg.mode == "student" and train:
-        kinds["teacher_edge"] = sefd_cfg.teacher_edge
-    return kinds
+def sample_edge_kinds(plan: ExperimentPlan, train: bool) -> dict[str, str]:
+    """{sample key: edge kind} the mapper must produce (the plan's ``edge_maps``; empty for the baseline)."""
+    return plan.edge_maps(train)
 
 
 def renderable(record) -> bool:

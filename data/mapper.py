@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from common.config.plan import ExperimentPlan
 from common.errors import UserError
 from common.geometry.transforms2d import apply_affine, process_bbox, warp_crop
 from common.joint_sets import convert_joints, convert_validity, joint_index, joint_names
@@ -73,11 +74,11 @@ class Mapper:
 
     @classmethod
     def from_config(cls, cfg, train: bool, body_model=None, dataset: str = "", split: str = "") -> "Mapper":
-        """Mapper of ``cfg.data``; the SEFD edge maps that ``sefd.mode`` needs (``dataset``/``split`` locate
+        """Mapper of ``cfg.data``; the SEFD edge maps the experiment plan asks for (``dataset``/``split`` locate
         precomputed ones when ``sefd.edge_dir`` is set)."""
         d = cfg.data
         params = AugmentParams(d.scale_jitter, d.rot_jitter_deg, d.rot_prob, d.flip_prob, d.color_jitter)
-        kinds = sample_edge_kinds(cfg.sefd, train)
+        kinds = sample_edge_kinds(ExperimentPlan.from_config(cfg), train)
         edges = CropEdgeMaker(kinds, body_model, cfg.sefd.edge_dir, dataset, split) if kinds else None
         return cls(d.input_size, d.bbox_enlarge, train, params if (train and d.augment) else None,
                    d.pose2d_noise, body_model=body_model, seed=cfg.experiment.seed, edges=edges)

@@ -9,13 +9,13 @@ Works under ``torchrun`` too (the evaluator gathers per-sample results from ever
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 
+from common.cli import run_cli
 from common.config import load_config, to_dict
 from common.engine import (
     CheckpointError,
@@ -34,7 +34,6 @@ from common.evaluation.mesh_evaluator import format_summary
 from common.evaluation.reference_eval import REFERENCE_METRICS, evaluate_references, reference_scalars, reference_table
 from data.registry import build_evaluator, check_model_can_evaluate, dataset_records
 
-USER_ERRORS = (UserError, FileNotFoundError)  # every project error class about user input derives from UserError
 MODEL_SECTIONS = ("model", "body_model", "sefd")  # config sections that change the network's weights layout
 
 
@@ -133,33 +132,32 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    # Adapters log what they filter (with counts) and loaders their mixture: show it.
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        cfg = load_config(args.cfg, list(args.opts) + ([f"test.ckpt={args.ckpt}"] if args.ckpt else []))
-        from data.registry import check_dataset_names
+def run(args: argparse.Namespace) -> int:
+    """The test command: config from ``--cfg`` / ``--opts`` / ``--ckpt``, evaluate; 1 when the headline
+    numbers are refused (skipped samples), else 0."""
+    cfg = load_config(args.cfg, list(args.opts) + ([f"test.ckpt={args.ckpt}"] if args.ckpt else []))
+    from data.registry import check_dataset_names
 
-        check_dataset_names(cfg)
-        check_model_can_evaluate(cfg.data.test_set)
-        ckpt = cfg.test.ckpt
-        if ckpt and not Path(ckpt).is_file():
-            raise FileNotFoundError(f"{ckpt}: checkpoint not found (--ckpt)")
-        out_dir = Path(args.out) if args.out else default_out_dir(cfg, ckpt)
-        ensure_output_dir(out_dir, "output folder (--out)")  # before the evaluation, not after it
-        info = init_distributed(cfg.experiment.device)
-        try:
-            summary = run_test(cfg, info, ckpt, out_dir)
-        finally:
-            cleanup_distributed()
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    check_dataset_names(cfg)
+    check_model_can_evaluate(cfg.data.test_set)
+    ckpt = cfg.test.ckpt
+    if ckpt and not Path(ckpt).is_file():
+        raise FileNotFoundError(f"{ckpt}: checkpoint not found (--ckpt)")
+    out_dir = Path(args.out) if args.out else default_out_dir(cfg, ckpt)
+    ensure_output_dir(out_dir, "output folder (--out)")  # before the evaluation, not after it
+    info = init_distributed(cfg.experiment.device)
+    try:
+        summary = run_test(cfg, info, ckpt, out_dir)
+    finally:
+        cleanup_distributed()
     if summary.get("headline_refused"):
         print(f"error: {summary['headline_refused']}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(parse_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ log.txt, eval/epochNNNN/ (periodic evaluation, same code as main/test.py) and su
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from common.cli import run_cli
 from common.config import load_config, save_config
 from common.engine import (
     DistInfo,
@@ -48,9 +48,6 @@ from common.engine.trainer import log_metrics
 from common.errors import UserError, ensure_output_dir, writing
 from common.evaluation.reference_eval import evaluate_references, reference_scalars, reference_table
 from data.registry import build_evaluator, check_model_can_evaluate, dataset_records
-
-# Errors caused by the user's input: reported as one line, without a traceback.
-USER_ERRORS = (UserError, FileNotFoundError)  # every project error class about user input derives from UserError
 
 
 @dataclass
@@ -101,10 +98,12 @@ def build_components(cfg: Any, info: DistInfo) -> Components:
     DistillationWrapper whose frozen teacher stays outside its parameters, state_dict (checkpoints) and DDP.
     """
     from common.body_models import body_model_from_config
+    from common.engine import resolve_teacher_checkpoint
     from common.models.build import build_experiment_model
     from data.loader import build_test_loader, build_train_loader
 
-    model = build_experiment_model(cfg, body_model_from_config(cfg, kind="smpl"), training=True).to(info.device)
+    model = build_experiment_model(cfg, body_model_from_config(cfg, kind="smpl"), training=True,
+                                   teacher_path=resolve_teacher_checkpoint(cfg)).to(info.device)
     data_body = body_model_from_config(cfg, kind="smpl")  # CPU copy for the loaders' workers
     eval_body = body_model_from_config(cfg, kind="smpl").to(info.device)
     train_loader = build_train_loader(cfg, info.rank, info.world_size, body_model=data_body)
@@ -235,28 +234,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    # Adapters log what they filter (with counts) and loaders their mixture: show it.
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+def run(args: argparse.Namespace) -> None:
+    """The train command: config from ``--cfg`` / ``--opts`` (+ ``--resume``, ``--overwrite``), then train."""
     opts = list(args.opts) + ([f"train.resume={args.resume}"] if args.resume else []) \
         + (["experiment.overwrite=true"] if args.overwrite else [])
-    try:
-        cfg = load_config(args.cfg, opts)
-        from data.registry import check_dataset_names
+    cfg = load_config(args.cfg, opts)
+    from data.registry import check_dataset_names
 
-        check_dataset_names(cfg)
-        if cfg.train.eval_every > 0:
-            check_model_can_evaluate(cfg.data.test_set)
-        info = init_distributed(cfg.experiment.device)
-        try:
-            train(cfg, info)
-        finally:
-            cleanup_distributed()
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    check_dataset_names(cfg)
+    if cfg.train.eval_every > 0:
+        check_model_can_evaluate(cfg.data.test_set)
+    info = init_distributed(cfg.experiment.device)
+    try:
+        train(cfg, info)
+    finally:
+        cleanup_distributed()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(parse_args, run, argv)
 
 
 if __name__ == "__main__":

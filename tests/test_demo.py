@@ -1,4 +1,5 @@
-"""demo/demo.py: one-line errors for bad inputs, COCO-17 -> crowdnet30 input pose, boxes, cameras, .obj files.
+"""demo/ (demo.py, inputs.py, render.py): one-line errors for bad inputs, COCO-17 -> PersonRecord -> the shared
+mapper's crowdnet30 input pose and crop, boxes, cameras, .obj files.
 
 Bad inputs fail before any model is built, so these tests run the demo's ``main`` in-process (and once as a
 subprocess for the real exit code); none of them builds the body model.
@@ -16,7 +17,10 @@ from common.geometry.camera import perspective_project
 from common.geometry.transforms2d import apply_affine
 from common.joint_sets import joint_index
 from data.image_io import save_jpeg
-from demo.demo import add_pelvis_neck, image_camera, keypoint_box, main, prepare_person, to_shared_camera, write_obj
+from data.mapper import Mapper
+from demo.demo import main
+from demo.inputs import person_input, person_record
+from demo.render import image_camera, to_shared_camera, write_obj
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -105,9 +109,9 @@ def test_missing_checkpoint(demo_input, tmp_path, capsys):
 
 
 def test_exit_code_and_single_line_as_a_subprocess(demo_input, tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "demo" / "demo.py"), "--img_idx", "5", "--input",
+    proc = subprocess.run([sys.executable, "-m", "demo.demo", "--img_idx", "5", "--input",
                            str(demo_input), "--output", str(tmp_path / "out")], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, cwd=REPO)
     assert proc.returncode == 2 and "--img_idx 5 is out of range" in _one_error_line(proc.stderr)
 
 
@@ -117,52 +121,73 @@ def test_image_without_people_writes_the_pose_image_only(demo_input, tmp_path, c
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b_pose2d.png", "b_results.json"]
 
 
-def test_add_pelvis_neck_midpoints_and_product_scores():
+def _prepare(image: np.ndarray, kpts: np.ndarray, index: int, size: int = 64, tmp_path: Path | None = None):
+    """person_record -> the test-mode mapper (the demo's path), on ``image`` written to a temporary file."""
+    path = (tmp_path or Path(".")) / "img.png"
+    import cv2
+
+    cv2.imwrite(str(path), image[:, :, ::-1])
+    record = person_record(path, image.shape[:2], kpts, index, pose_thr=0.1)
+    return record, person_input(Mapper(input_size=size, bbox_enlarge=1.25), record, index)
+
+
+def test_record_adds_pelvis_neck_midpoints_with_product_scores():
     kpts = np.array(_person(), float)
     kpts[11, 2], kpts[12, 2] = 0.5, 0.4
-    out = add_pelvis_neck(kpts)
-    assert out.shape == (19, 3) and np.array_equal(out[:17], kpts)
-    np.testing.assert_allclose(out[17], [(66 + 54) / 2, 80, 0.2])  # hips (66, 80), (54, 80)
-    np.testing.assert_allclose(out[18], [(70 + 50) / 2, 35, 0.81])  # shoulders (70, 35), (50, 35)
+    kpts[5, 2], kpts[6, 2] = 0.3, 0.2
+    record = person_record(Path("x.png"), (160, 120), kpts, 0, pose_thr=0.1)
+    assert record.pose2d_input_convention == "coco19" and record.pose2d_input.shape == (19, 2)
+    np.testing.assert_allclose(record.pose2d_input[:17], kpts[:, :2])
+    np.testing.assert_allclose(record.pose2d_input[17], [(66 + 54) / 2, 80])  # hips (66, 80), (54, 80)
+    np.testing.assert_allclose(record.pose2d_input[18], [(70 + 50) / 2, 35])  # shoulders (70, 35), (50, 35)
+    assert record.pose2d_input_valid[17] == 1 and record.pose2d_input_valid[18] == 0  # 0.2 > 0.1, 0.06 < 0.1
 
 
-def test_keypoint_box_extent_times_1_2():
-    xy = np.array([[10.0, 20.0], [30.0, 60.0], [500.0, 500.0]])
-    np.testing.assert_allclose(keypoint_box(xy, np.array([1, 1, 0])), [8.0, 16.0, 24.0, 48.0])
-    assert keypoint_box(xy, np.array([1, 0, 0])) is None
+def test_record_box_is_the_keypoint_extent_times_1_2():
+    kpts = np.array(_person(), float)
+    kpts[:, 2] = 0.0
+    kpts[0] = [10.0, 20.0, 0.9]
+    kpts[16] = [30.0, 60.0, 0.9]
+    record = person_record(Path("x.png"), (160, 120), kpts, 0, pose_thr=0.1)
+    np.testing.assert_allclose(record.bbox, [8.0, 16.0, 24.0, 48.0])
+    kpts[16, 2] = 0.0
+    assert "fewer than 2 keypoints" in person_record(Path("x.png"), (160, 120), kpts, 0, pose_thr=0.1)
 
 
-def test_prepare_person_converts_to_crowdnet30_in_crop_pixels():
+def test_mapper_converts_to_crowdnet30_in_crop_pixels(tmp_path):
     image = np.random.default_rng(0).integers(0, 255, (160, 120, 3), dtype=np.uint8)
     kpts = np.array(_person(), float)
     kpts[9, 2] = 0.05  # L_Wrist below the threshold
-    crop = prepare_person(image, kpts, 3, 64, pose_thr=0.1, enlarge=1.25)
+    record, person = _prepare(image, kpts, 3, tmp_path=tmp_path)
     # valid keypoints span x 44..74, y 17..140 (eyes at y=17) -> x1.2 -> height 147.6 -> square x1.25 = 184.5
-    np.testing.assert_allclose(crop.bbox, [59 - 92.25, 78.5 - 92.25, 184.5, 184.5], atol=1e-3)
-    assert crop.index == 3 and crop.crop.shape == (64, 64, 3) and crop.crop.dtype == np.float32
-    np.testing.assert_allclose(apply_affine(np.array([[32.0, 32.0]]), crop.crop_to_img)[0], [59, 78.5], atol=1e-4)
-    k19 = add_pelvis_neck(kpts)
+    np.testing.assert_allclose(person.bbox, [59 - 92.25, 78.5 - 92.25, 184.5, 184.5], atol=1e-3)
+    assert person.index == 3 and tuple(person.sample["img"].shape) == (3, 64, 64)
+    assert person.sample["img"].dtype == torch.float32
+    np.testing.assert_allclose(apply_affine(np.array([[32.0, 32.0]]), person.crop_to_img)[0], [59, 78.5], atol=1e-4)
+    img_to_crop = np.linalg.inv(np.vstack([person.crop_to_img, [0, 0, 1]]))[:2]
+    pose2d, valid = person.sample["pose2d"].numpy(), person.sample["pose2d_valid"].numpy()
     for name, row in (("L_Shoulder", 5), ("R_Ankle", 16), ("Nose", 0), ("Pelvis", 17), ("Neck", 18)):
         j = joint_index("crowdnet30", name)
-        np.testing.assert_allclose(crop.pose2d[j], apply_affine(k19[row:row + 1, :2], crop.img_to_crop)[0], atol=1e-4)
-        assert crop.pose2d_valid[j] == 1
+        np.testing.assert_allclose(pose2d[j], apply_affine(record.pose2d_input[row:row + 1], img_to_crop)[0],
+                                   atol=1e-3)
+        assert valid[j] == 1
     for name in ("L_Wrist", "Spine2", "L_Foot", "Head_top", "L_Hand", "Spine1"):
-        assert crop.pose2d_valid[joint_index("crowdnet30", name)] == 0
-    assert crop.pose2d.shape == (30, 2) and crop.pose2d_valid.sum() == 19 - 1
+        assert valid[joint_index("crowdnet30", name)] == 0
+    assert pose2d.shape == (30, 2) and valid.sum() == 19 - 1
 
 
-def test_prepare_person_skips_people_without_a_box():
+def test_people_without_a_box_are_skipped(tmp_path):
     image = np.zeros((100, 100, 3), np.uint8)
     kpts = np.array(_person(), float)
     kpts[:, 2] = 0.0
-    assert "fewer than 2 keypoints" in prepare_person(image, kpts, 0, 64, 0.1)
+    assert "fewer than 2 keypoints" in _prepare(image, kpts, 0, tmp_path=tmp_path)[1]
     kpts = np.array(_person(x0=400.0, y0=400.0), float)
-    assert "outside the image" in prepare_person(image, kpts, 0, 64, 0.1)
+    assert "outside the image" in _prepare(image, kpts, 0, tmp_path=tmp_path)[1]
 
 
-def test_image_camera_and_shared_camera_preserve_projections():
+def test_image_camera_and_shared_camera_preserve_projections(tmp_path):
     image = np.zeros((200, 300, 3), np.uint8)
-    crop = prepare_person(image, np.array(_person(x0=150, y0=40), float), 0, 64, 0.1)
+    crop = _prepare(image, np.array(_person(x0=150, y0=40), float), 0, tmp_path=tmp_path)[1]
     points = torch.tensor([[[0.1, -0.3, 20.0], [-0.2, 0.5, 21.0], [0.3, 0.0, 19.5]]], dtype=torch.float64)
     f_crop = 312.5
     in_crop = perspective_project(points, (f_crop, f_crop), (32.0, 32.0))[0].numpy()
@@ -186,7 +211,7 @@ def test_write_obj_counts_and_one_based_faces(tmp_path):
 
 def test_shipped_demo_inputs_are_valid():
     """demo/input/ (tool/make_demo_inputs.py): 3-4 small JPEGs, 2-5 people each, 17 x 3 keypoints."""
-    from demo.demo import list_images, person_keypoints, read_pose_json
+    from demo.inputs import list_images, person_keypoints, read_pose_json
 
     folder = REPO / "demo" / "input"
     images = list_images(folder)

@@ -23,14 +23,15 @@ LABELS = ("backbone", "heads", "body_model", "gt_mesh_joints", "losses")
 def profile_steps(cfg, steps: int) -> dict[str, float]:
     """Median seconds per step of each part over ``steps`` training steps (after one warm-up step)."""
     from common.body_models import body_model_from_config
-    from common.engine import build_optimizer, configure_cpu_threads, seed_everything
+    from common.engine import build_optimizer, configure_cpu_threads, resolve_teacher_checkpoint, seed_everything
     from common.engine.seed import set_loader_epoch
     from common.models.build import build_experiment_model
     from data.loader import build_train_loader
 
     seed_everything(cfg.experiment.seed, cfg.experiment.deterministic, torch.device("cpu"))
     configure_cpu_threads(cfg.experiment.num_threads)
-    model = build_experiment_model(cfg, body_model_from_config(cfg, kind="smpl"), training=True).train()
+    model = build_experiment_model(cfg, body_model_from_config(cfg, kind="smpl"), training=True,
+                                   teacher_path=resolve_teacher_checkpoint(cfg)).train()
     loader = build_train_loader(cfg, body_model=body_model_from_config(cfg, kind="smpl"))
     set_loader_epoch(loader, 0)
     optimizer = build_optimizer(model, cfg.train)

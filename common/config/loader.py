@@ -10,9 +10,11 @@ from typing import Any, Iterable
 import yaml
 
 from common.config.defaults import Config
+from common.config.errors import ConfigError
 from common.config.frozen import FrozenDict
+from common.config.plan import MODES, ExperimentPlan
 from common.config.ranges import range_problems
-from common.errors import UserError, writing
+from common.errors import writing
 
 
 def _freeze(value: Any) -> Any:
@@ -22,10 +24,6 @@ def _freeze(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_freeze(v) for v in value)
     return value
-
-
-class ConfigError(UserError, ValueError):
-    """A config file or override names an unknown key or gives a value of the wrong type."""
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -166,15 +164,24 @@ def load_config(cfg_file: str | Path | None = None, opts: Iterable[str] = ()) ->
     Raises:
         ConfigError: unknown key (with the nearest valid name), wrong type, unreadable file.
     """
+    return _build_config(read_yaml(cfg_file) if cfg_file else None, str(cfg_file or ""), opts)
+
+
+def config_from_dict(tree: dict, opts: Iterable[str] = (), source: str = "") -> Config:
+    """Defaults <- ``tree`` (a nested dict, e.g. :func:`to_dict` output stored in a checkpoint) <- ``opts``;
+    validated and frozen, as :func:`load_config` does with a file. Errors about ``tree`` start with ``source``."""
+    return _build_config(dict(tree), source, opts)
+
+
+def _build_config(tree: dict | None, source: str, opts: Iterable[str]) -> Config:
     cfg = Config()
     given: list[dict] = []  # every mapping merged, to know which keys were set explicitly
-    if cfg_file:
-        tree = read_yaml(cfg_file)
+    if tree is not None:
         given.append(tree)
         try:
             cfg = _merge(cfg, tree, "")
         except ConfigError as err:
-            raise ConfigError(f"{cfg_file}: {err}") from None
+            raise ConfigError(f"{source}: {err}" if source else str(err)) from None
     for text in opts:
         override = _parse_override(text)
         given.append(override)
@@ -185,8 +192,8 @@ def load_config(cfg_file: str | Path | None = None, opts: Iterable[str] = ()) ->
         validate(cfg)
     except ConfigError as err:
         key = str(err).split(":", 1)[0].split("[", 1)[0]  # the dotted key the message starts with
-        from_opts = any(_sets_key(tree, key) for tree in given[1 if cfg_file else 0:])
-        raise ConfigError(f"{cfg_file}: {err}" if cfg_file and not from_opts else
+        from_opts = any(_sets_key(t, key) for t in given[1 if tree is not None else 0:])
+        raise ConfigError(f"{source}: {err}" if source and not from_opts else
                           f"--opts {err}" if from_opts else str(err)) from None
     return cfg
 
@@ -200,14 +207,11 @@ def _sets_key(tree: Any, dotted: str) -> bool:
     return True
 
 
-def mode_input_channels(mode: str) -> int:
-    """Network input channels that ``sefd.mode`` implies: 3 (RGB) for the baseline, 4 (RGB + edge) otherwise."""
-    return 3 if mode == "baseline" else 4
-
-
 def derive_input_channels(cfg: Config) -> Config:
-    """``model.input_channels`` set from ``sefd.mode`` (used when the config does not give it explicitly)."""
-    channels = mode_input_channels(cfg.sefd.mode)
+    """``model.input_channels`` set from the experiment plan (used when the config does not give it explicitly)."""
+    if cfg.sefd.mode not in MODES:  # validate() reports it with the file / --opts item
+        return cfg
+    channels = ExperimentPlan.from_config(cfg).input_channels
     if cfg.model.input_channels == channels:
         return cfg
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, input_channels=channels))
@@ -221,7 +225,7 @@ _CHOICES = {
     ("model", "pose_head"): ("6d", "vposer"),
     ("train.loss", "pose_rep"): ("axis_angle", "rotmat"),
     ("train", "lr_schedule"): ("step", "cosine"),
-    ("sefd", "mode"): ("baseline", "teacher", "student", "edge_input"),
+    ("sefd", "mode"): MODES,
     ("sefd", "edge_source"): ("canny", "rcf", "smpl_edge", "smpl_overlap"),
     ("sefd", "teacher_edge"): ("smpl_overlap", "smpl_edge"),
     ("sefd", "distill_loss"): ("l1", "kd", "log_softmax_l1", "at", "fsp", "pkt"),
@@ -260,8 +264,9 @@ def validate(cfg: Config) -> None:
 
 
 def _validate_sefd(cfg: Config) -> None:
-    """``sefd.mode`` decides the input channels; the edge sources it uses must be usable."""
-    sefd, channels = cfg.sefd, mode_input_channels(cfg.sefd.mode)
+    """The experiment plan (``sefd.mode``) decides the input channels; the edge sources it uses must be usable."""
+    sefd, plan = cfg.sefd, ExperimentPlan.from_config(cfg)
+    channels = plan.input_channels
     if cfg.model.input_channels != channels:
         if channels == 3:
             raise ConfigError(f"model.input_channels: {cfg.model.input_channels} with sefd.mode=baseline (RGB only); "
@@ -269,7 +274,7 @@ def _validate_sefd(cfg: Config) -> None:
                               "which sets model.input_channels itself")
         raise ConfigError(f"model.input_channels: {cfg.model.input_channels}, but sefd.mode={sefd.mode} feeds RGB + "
                           "edge (4 channels); remove model.input_channels (it follows sefd.mode) or set it to 4")
-    if sefd.mode in ("student", "edge_input") and sefd.edge_source == "rcf" and not sefd.rcf_weights:
+    if plan.model_edge == "rcf" and not sefd.rcf_weights:
         raise ConfigError("sefd.rcf_weights: empty, but sefd.edge_source=rcf needs the RCF-PyTorch weights file "
                           "(RCFcheckpoint_epoch12.pth)")
 
@@ -293,10 +298,3 @@ def save_config(cfg: Config, path: str | Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         tmp.replace(path)
-
-
-def config_from_dict(tree: dict) -> Config:
-    """Rebuild a Config from :func:`to_dict` output (e.g. the copy stored in a checkpoint)."""
-    cfg = _merge(Config(), tree, "")
-    validate(cfg)
-    return cfg

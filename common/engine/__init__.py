@@ -13,6 +13,7 @@ from common.engine.distributed import DistInfo, cleanup_distributed, init_distri
 from common.engine.logger import RunLogger
 from common.engine.optim import build_grad_scaler, build_optimizer, build_scheduler, iterations_per_epoch
 from common.engine.seed import seed_everything, worker_init_fn
+from common.engine.teacher import resolve_teacher_checkpoint
 from common.engine.trainer import TrainState, evaluate, fit, train_one_epoch
 
 __all__ = [
@@ -20,7 +21,7 @@ __all__ = [
     "build_grad_scaler",
     "build_optimizer", "build_scheduler", "checkpoint_path", "cleanup_distributed", "evaluate", "fit",
     "init_distributed", "iterations_per_epoch", "latest_checkpoint", "load_checkpoint", "load_model_weights",
-    "resolve_resume",
+    "resolve_resume", "resolve_teacher_checkpoint",
     "resolve_device", "save_checkpoint", "seed_everything", "train_one_epoch", "unwrap_model", "worker_init_fn",
     "wrap_model",
 ]

@@ -41,9 +41,8 @@ from common.models.geometry import (
     geometry_mismatch,
     model_geometry,
 )
+from common.weights_file import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, WeightsFileError, read_weights_file
 
-CHECKPOINT_FORMAT = "crowdmesh-checkpoint"
-CHECKPOINT_VERSION = 1
 LATEST_POINTER = "latest"
 _CKPT_NAME = re.compile(r"ckpt_epoch(\d+)\.pth$")
 # temporary files of atomic writes: '.<name>.tmp<pid>.<host>' (older versions: '.<name>.tmp<pid>')
@@ -242,13 +241,10 @@ def resolve_resume(resume: str, run_dir: str | Path) -> Path | None:
 
 
 def _torch_load(path: Path) -> Any:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated zip, random bytes, pickle of a disallowed class, ...
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {reason[:200]}") from None
+        return read_weights_file(path, "checkpoint")  # the one reader of weight files (common/weights_file.py)
+    except WeightsFileError as err:
+        raise CheckpointError(str(err)) from None
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -1,9 +1,11 @@
-"""Model factory: the config -> the regressor, and the one switch on ``sefd.mode`` used by every entry point."""
+"""Model factory: the config -> the regressor, and the network the experiment plan asks for (every entry point)."""
 from __future__ import annotations
+
+from pathlib import Path
 
 from torch import nn
 
-from common.config import ConfigError
+from common.config import ExperimentPlan
 from common.models.crowdnet import CrowdNetRegressor
 
 
@@ -16,37 +18,33 @@ def build_model(cfg, body_model: nn.Module, return_features: bool = False) -> Cr
     return CrowdNetRegressor.from_config(cfg, body_model, return_features=return_features)
 
 
-def build_experiment_model(cfg, body_model: nn.Module, training: bool = True) -> nn.Module:
-    """The network of the experiment ``sefd.mode`` selects; train.py, test.py and the demo all call this.
+def build_experiment_model(cfg, body_model: nn.Module, training: bool = True,
+                           teacher_path: str | Path | None = None) -> nn.Module:
+    """The network of the experiment plan (``common/config/plan.py``); train.py, test.py and the demo call this.
 
-    - ``baseline``: the RGB regressor (``build_model``).
-    - ``teacher``: the same regressor with 4 input channels; the mapper feeds ``edge`` = ``sefd.teacher_edge``.
-    - ``edge_input``: :class:`EdgeInputModel` (4 channels; Canny / RCF computed from the batch on its device,
-      SMPL sources come from the mapper).
-    - ``student``: for training (``training=True``) a :class:`DistillationWrapper` around a fresh 4-channel
-      regressor and the frozen stage-1 teacher from ``sefd.teacher_ckpt`` (eval mode, no grads, outside
-      ``parameters()`` / ``state_dict()`` / DDP); for evaluation and the demo (``training=False``) the student
-      alone with its edge channel (:class:`EdgeInputModel`), no teacher needed.
+    ``ExperimentPlan.model_kind``:
+
+    - ``regressor`` (``baseline``, ``teacher``): the regressor (``build_model``); a SEFD teacher has 4 input
+      channels and the mapper feeds ``edge`` = ``sefd.teacher_edge``.
+    - ``edge_input`` (``edge_input``; ``student`` at test time / in the demo): :class:`EdgeInputModel`, the
+      plan's ``model_edge`` (Canny / RCF) computed from the batch on its device; SMPL sources come from the
+      mapper. No teacher needed.
+    - ``distillation`` (``student`` in training): a :class:`DistillationWrapper` around a fresh 4-channel
+      regressor and the frozen stage-1 teacher (eval mode, no grads, outside ``parameters()`` /
+      ``state_dict()`` / DDP) read from ``teacher_path`` (default ``sefd.teacher_ckpt``, which must then be a
+      file; entry points resolve a run folder with ``common.engine.resolve_teacher_checkpoint``).
 
     Every variant's ``state_dict()`` is the regressor's, so checkpoints load across them.
     """
     from common.models.sefd import DistillationWrapper, EdgeInputModel, build_edge_fn, build_teacher
 
-    mode = cfg.sefd.mode
-    if mode in ("baseline", "teacher"):
+    plan = ExperimentPlan.from_config(cfg)
+    kind = plan.model_kind(training)
+    if kind == "regressor":
         return build_model(cfg, body_model)
-    regressor = build_model(cfg, body_model, return_features=(mode == "student" and training))
-    edge_fn = build_edge_fn(cfg)
-    if mode == "edge_input" or not training:
+    regressor = build_model(cfg, body_model, return_features=plan.returns_features(training))
+    edge_fn = build_edge_fn(cfg, plan.model_edge)
+    if kind == "edge_input":
         return EdgeInputModel(regressor, edge_fn)
-    if mode != "student":
-        raise ConfigError(f"sefd.mode: unknown mode {mode!r}")
-    try:
-        teacher = build_teacher(cfg)  # sefd.teacher_ckpt: the stage-1 checkpoint or run folder
-    except ConfigError:
-        raise
-    except ValueError as err:  # a file that is not a 4-channel teacher of this architecture
-        from common.engine.checkpoint import CheckpointError
-
-        raise CheckpointError(str(err)) from None
+    teacher = build_teacher(cfg, teacher_path)  # TeacherCheckpointError (a UserError) for an unusable file
     return DistillationWrapper.from_config(cfg, regressor, teacher, edge_fn=edge_fn)

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from common.models.geometry import finiteness_problem
+from common.weights_file import read_weights_file
 
 _MAX_LISTED = 20
 
@@ -22,11 +23,12 @@ def read_official_checkpoint(path: str) -> tuple[dict[str, Tensor], int | None]:
     """Read an official checkpoint file -> (network state_dict without ``module.``, epoch or None)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: official checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, not a torch file, pickle errors
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint (truncated or wrong file?): "
-                         f"{type(exc).__name__}: {exc}") from exc
+    return official_state(read_weights_file(path, "PyTorch checkpoint"), path)
+
+
+def official_state(ckpt: object, path: str) -> tuple[dict[str, Tensor], int | None]:
+    """An official checkpoint's loaded object (``{'network': state, 'epoch', ...}``) -> (network state_dict
+    without ``module.``, epoch or None); ValueError naming ``path`` for any other layout."""
     if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("network"), Mapping):
         found = sorted(ckpt.keys())[:10] if isinstance(ckpt, Mapping) else type(ckpt).__name__
         raise ValueError(f"{path}: not an official 3DCrowdNet/SEFD checkpoint: expected a dict with a 'network' "

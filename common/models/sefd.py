@@ -21,14 +21,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from common.errors import UserError
 from common.models.crowdnet import CrowdNetRegressor
 from common.models.distill_losses import FeatureDistillationLoss
 from common.models.geometry import OFFICIAL_GEOMETRY, finiteness_problem, geometry_from_config, geometry_mismatch
+from common.models.official_checkpoint import official_state
 from common.nets.heatmaps import render_gaussian_heatmaps
+from common.weights_file import CHECKPOINT_VERSION, WeightsFileError, is_our_checkpoint, read_weights_file
 
 _WHERE = "common/models/sefd.py"
 _SHARED_PREFIXES = ("backbone.", "pose2feat.")  # the only teacher parts run in stage 2
@@ -181,80 +185,67 @@ class DistillationWrapper(_StudentFacade):
         return terms
 
 
-def load_teacher_weights(teacher: CrowdNetRegressor, path: str | Path) -> CrowdNetRegressor:
+class TeacherCheckpointError(UserError, ValueError):
+    """``sefd.teacher_ckpt`` is not a usable stage-1 teacher for this model (unreadable, wrong geometry,
+    missing or misshaped backbone / Pose2Feat weights, NaN/inf)."""
+
+
+def load_teacher_weights(teacher: CrowdNetRegressor, path: str | Path, raw: Any = None) -> CrowdNetRegressor:
     """Load the teacher's backbone + Pose2Feat from a stage-1 checkpoint (ours or an official release file).
 
     Only ``backbone.*`` and ``pose2feat.*`` are needed (and required, with matching shapes and finite values);
     head weights in the file are ignored, so the release's teacher-only file (backbone + pose2feat) loads too.
     The teacher's input size (and, for our checkpoints, backbone and channels) must be the file's: an official
-    file is a 256 px network (common/models/geometry.py).
+    file is a 256 px network (common/models/geometry.py). ``raw``: the file's content when already read.
+    Raises TeacherCheckpointError (a ValueError) naming the file.
     """
-    from common.engine.checkpoint import CHECKPOINT_FORMAT, read_checkpoint
-    from common.models.official_checkpoint import read_official_checkpoint
-
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: SEFD teacher checkpoint not found (sefd.teacher_ckpt; train it with "
-                                "sefd.mode=teacher first)")
+    if raw is None:
+        raw = _read_teacher_file(path)
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - truncated / not a torch file: re-raised with the path
-        raise ValueError(f"{path}: not a readable teacher checkpoint ({type(err).__name__}: {err})") from None
-    if isinstance(raw, dict) and raw.get("format") == CHECKPOINT_FORMAT:
-        payload = read_checkpoint(path)
-        state = payload["model"]
-        saved = payload.get("geometry") or geometry_from_config(payload.get("config"))
-        problem = geometry_mismatch(saved, teacher, keys=("input_size", "backbone", "input_channels"))
-    else:
-        state, _ = read_official_checkpoint(str(path))
-        problem = geometry_mismatch(OFFICIAL_GEOMETRY, teacher, keys=("input_size",))
+        if is_our_checkpoint(raw):
+            if raw.get("version") != CHECKPOINT_VERSION:
+                raise ValueError(f"{path}: checkpoint version {raw.get('version')} != {CHECKPOINT_VERSION}")
+            state = raw["model"]
+            saved = raw.get("geometry") or geometry_from_config(raw.get("config"))
+            problem = geometry_mismatch(saved, teacher, keys=("input_size", "backbone", "input_channels"))
+        else:
+            state, _ = official_state(raw, str(path))
+            problem = geometry_mismatch(OFFICIAL_GEOMETRY, teacher, keys=("input_size",))
+    except ValueError as err:
+        raise TeacherCheckpointError(str(err)) from None
     if problem:
-        raise ValueError(f"{path}: {problem} (sefd.teacher_ckpt)")
+        raise TeacherCheckpointError(f"{path}: {problem} (sefd.teacher_ckpt)")
     state = {k.removeprefix("module."): v for k, v in state.items()}
     own = {k: v for k, v in teacher.state_dict().items() if k.startswith(_SHARED_PREFIXES)}
     missing = sorted(k for k in own if k not in state)
     wrong = sorted(f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
                    if k in state and tuple(state[k].shape) != tuple(v.shape))
     if missing or wrong:
-        raise ValueError(f"{path}: not a 4-channel SEFD teacher for this model: missing {missing[:10]} "
-                         f"({len(missing)}), wrong shapes {wrong[:5]}")
+        raise TeacherCheckpointError(f"{path}: not a 4-channel SEFD teacher for this model: missing {missing[:10]} "
+                                     f"({len(missing)}), wrong shapes {wrong[:5]}")
     bad = finiteness_problem({k: state[k] for k in own})
     if bad:
-        raise ValueError(f"{path}: {bad} (sefd.teacher_ckpt)")
+        raise TeacherCheckpointError(f"{path}: {bad} (sefd.teacher_ckpt)")
     teacher.load_state_dict({k: state[k] for k in own}, strict=False)
     return teacher
 
 
-def resolve_teacher_checkpoint(path: str | Path) -> Path:
-    """``sefd.teacher_ckpt`` -> checkpoint file: a file as is, a (stage-1) run folder -> its latest checkpoint."""
-    from common.config import ConfigError
-    from common.engine.checkpoint import latest_checkpoint
-
-    if not str(path):
-        raise ConfigError("sefd.teacher_ckpt: empty; sefd.mode=student distils from the stage-1 teacher: give its "
-                          "run folder or checkpoint (train it first with sefd.mode=teacher)")
-    found = Path(path)
-    if found.is_dir():
-        latest = latest_checkpoint(found)
-        if latest is None:
-            raise FileNotFoundError(f"{found}: sefd.teacher_ckpt names a folder without checkpoints (has the "
-                                    "stage-1 run finished an epoch?)")
-        return latest
-    if not found.is_file():
-        raise FileNotFoundError(f"{found}: SEFD teacher checkpoint not found (sefd.teacher_ckpt)")
-    return found
+def _read_teacher_file(path: Path) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: SEFD teacher checkpoint not found (sefd.teacher_ckpt; train it with "
+                                "sefd.mode=teacher first)")
+    try:
+        return read_weights_file(path, "teacher checkpoint")
+    except WeightsFileError as err:
+        raise TeacherCheckpointError(str(err)) from None
 
 
-def _check_teacher_config(cfg, path: Path) -> None:
+def _check_teacher_config(cfg, path: Path, raw: Any) -> None:
     """A stage-1 checkpoint of ours records its edge kind: it must be the one the student feeds the teacher."""
     from common.config import ConfigError
-    from common.engine.checkpoint import CHECKPOINT_FORMAT
 
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - unreadable: load_teacher_weights reports it with the path
-        return
-    saved = (raw.get("config") or {}) if isinstance(raw, dict) and raw.get("format") == CHECKPOINT_FORMAT else {}
+    saved = (raw.get("config") or {}) if is_our_checkpoint(raw) else {}
     sefd = saved.get("sefd") or {}
     if sefd.get("mode") == "teacher" and sefd.get("teacher_edge") != cfg.sefd.teacher_edge:
         raise ConfigError(f"{path}: this teacher was trained on sefd.teacher_edge={sefd.get('teacher_edge')!r}, "
@@ -262,25 +253,37 @@ def _check_teacher_config(cfg, path: Path) -> None:
 
 
 def build_teacher(cfg, path: str | Path | None = None) -> CrowdNetRegressor:
-    """The frozen stage-1 teacher (architecture from ``cfg.model``, 4 channels) from ``path`` (default
-    ``sefd.teacher_ckpt``: a checkpoint, or a run folder whose latest checkpoint is used)."""
-    path = resolve_teacher_checkpoint(cfg.sefd.teacher_ckpt if path is None else path)
-    _check_teacher_config(cfg, path)
+    """The frozen stage-1 teacher (architecture from ``cfg.model``, 4 channels) from the checkpoint file
+    ``path`` (default ``sefd.teacher_ckpt``). A run folder is resolved to its latest checkpoint by the entry
+    point (``common/engine/teacher.py: resolve_teacher_checkpoint``), which knows the run-folder layout."""
+    from common.config import ConfigError
+
+    path = cfg.sefd.teacher_ckpt if path is None else path
+    if not str(path):
+        raise ConfigError("sefd.teacher_ckpt: empty; sefd.mode=student distils from the stage-1 teacher: give its "
+                          "run folder or checkpoint (train it first with sefd.mode=teacher)")
+    path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"{path}: sefd.teacher_ckpt names a folder; resolve it to its latest checkpoint "
+                                "first (common.engine.resolve_teacher_checkpoint)")
+    raw = _read_teacher_file(path)
+    _check_teacher_config(cfg, path, raw)
     model_cfg = dataclasses.replace(cfg.model, input_channels=4, pretrained="", pose_head="6d", vposer_path="")
     teacher = CrowdNetRegressor.from_config(dataclasses.replace(cfg, model=model_cfg), body_model=None)
-    load_teacher_weights(teacher, path)
+    load_teacher_weights(teacher, path, raw)
     teacher.requires_grad_(False)
     return teacher.eval()
 
 
-def build_edge_fn(cfg) -> Callable[[Tensor], Tensor] | None:
-    """The test-time edge channel of ``sefd.edge_source`` computed from the RGB batch on the model's device:
-    'canny' -> the release's Canny channel, 'rcf' -> RCF fused edges (``sefd.rcf_weights``); the SMPL
-    sources need GT meshes and come from the data pipeline (None)."""
+def build_edge_fn(cfg, source: str | None = None) -> Callable[[Tensor], Tensor] | None:
+    """The test-time edge channel ``source`` (default ``sefd.edge_source``; the model builder passes the
+    experiment plan's ``model_edge``) computed from the RGB batch on the model's device: 'canny' -> the
+    release's Canny channel, 'rcf' -> RCF fused edges (``sefd.rcf_weights``); the SMPL sources need GT meshes
+    and come from the data pipeline, 'none' computes nothing (None)."""
     from common.edges.canny import CannyEdgeChannel
     from common.nets.rcf import RCFEdgeChannel, build_rcf
 
-    source = cfg.sefd.edge_source
+    source = cfg.sefd.edge_source if source is None else source
     if source == "canny":
         return CannyEdgeChannel(gray=cfg.sefd.gray)
     if source == "rcf":

@@ -15,6 +15,8 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
+from common.weights_file import read_weights_file
+
 RESNET_NAMES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 _WHERE = "common/nets/backbone.py"
 
@@ -80,10 +82,7 @@ class ResNetBackbone(nn.Module):
         else:
             if not os.path.isfile(pretrained):
                 raise FileNotFoundError(f"{pretrained}: backbone weights file not found (model.pretrained)")
-            try:
-                state = torch.load(pretrained, map_location="cpu", weights_only=True)
-            except Exception as exc:  # truncated / not a torch file
-                raise ValueError(f"{pretrained}: cannot read backbone weights ({exc})") from exc
+            state = read_weights_file(pretrained, "backbone weights file")  # ValueError naming the file
             source = pretrained
         self.load_state_dict_adapted(state, source)
 

@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from common.weights_file import read_weights_file
+
 CAFFE_BGR_MEAN = (104.00698793, 116.66876762, 122.67891434)  # B, G, R means of the VGG/RCF training images
 VGG_STAGES = ((3, 64, 2), (64, 128, 2), (128, 256, 3), (256, 512, 3), (512, 512, 3))  # (in, out, convs)
 SIDE_CHANNELS = 21
@@ -116,10 +118,7 @@ def load_rcf_weights(model: RCF, path: str | Path) -> RCF:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: RCF weights not found (set sefd.rcf_weights to the RCF-PyTorch file)")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - re-raised with the file name
-        raise ValueError(f"{path}: cannot read RCF weights ({err})") from err
+    checkpoint = read_weights_file(path, "RCF weights file")  # ValueError naming the file
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state_dict or a dict with 'state_dict', got {type(checkpoint)}")

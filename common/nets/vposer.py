@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.geometry.rotations import rot6d_to_axis_angle
+from common.weights_file import read_weights_file
 
 _WHERE = "common/nets/vposer.py"
 
@@ -78,10 +79,7 @@ class VPoserDecoder(nn.Module):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: VPoser v1 weights not found (model.vposer_path); download VPoser v1.0 "
                                     f"from smpl-x.is.tue.mpg.de or load an official 3DCrowdNet checkpoint")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ValueError(f"{path}: cannot read VPoser weights ({exc})") from exc
+        state = read_weights_file(path, "VPoser weights file")  # ValueError naming the file
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
         if not isinstance(state, dict):

@@ -1,0 +1,101 @@
+"""The experiment plan: the one reading of the experiment switch (``sefd.*``; later also the model family).
+
+Every part that depends on which experiment runs asks the plan instead of interpreting ``sefd.mode`` itself:
+the config loader (``model.input_channels``), the mapper (which edge maps a sample carries,
+``data/edge_maps.py``), the model builder (``common/models/build.py``: which network, its edge channel, the
+teacher) and the demo (whether it can run without GT bodies).
+
+=============  ========  =============================  ==========  =================  ========  ========
+sefd.mode      channels  mapper edge maps (train/test)  model edge  model              teacher   features
+=============  ========  =============================  ==========  =================  ========  ========
+baseline       3         - / -                          none        regressor          no        no
+teacher        4         edge=teacher_edge / same       none        regressor          no        no
+edge_input     4         edge=source if SMPL / same     source*     edge_input         no        no
+student        4         + teacher_edge=teacher_edge    source*     distillation when  training  training
+                           in training                                training, else
+                                                                      edge_input
+=============  ========  =============================  ==========  =================  ========  ========
+
+``source*``: ``sefd.edge_source`` when it is computable from the image (``canny`` / ``rcf``), else ``none``
+(the SMPL sources come from the mapper).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.config.errors import ConfigError
+
+MODES = ("baseline", "teacher", "student", "edge_input")
+SMPL_EDGE_KINDS = ("smpl_overlap", "smpl_edge")  # rendered from GT bodies by the mapper
+IMAGE_EDGE_KINDS = ("canny", "rcf")  # computed from the RGB crop by the model
+FAMILIES = ("crowdnet",)  # the coming ``model.family`` key selects among these
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    """What the experiment needs, decided once from the config (:meth:`from_config`).
+
+    Attributes:
+        family: model family (``crowdnet``; the only one until ``model.family`` exists).
+        mode: ``sefd.mode``.
+        input_channels: network input channels the mode implies (3 RGB, 4 RGB + edge).
+        train_edge_maps / test_edge_maps: ((sample key, edge kind), ...) the mapper renders from GT bodies
+            (keys ``edge`` / ``teacher_edge``, kinds in :data:`SMPL_EDGE_KINDS`).
+        model_edge: the edge the model computes from the image: ``canny`` | ``rcf`` | ``none``.
+        edge_wrapper: the regressor is wrapped to take its edge channel from the batch or compute it
+            (``EdgeInputModel`` / ``DistillationWrapper``); False for a plain regressor.
+        teacher_in_training: training distils from the frozen stage-1 teacher (``sefd.teacher_ckpt``).
+    """
+
+    family: str
+    mode: str
+    input_channels: int
+    train_edge_maps: tuple[tuple[str, str], ...]
+    test_edge_maps: tuple[tuple[str, str], ...]
+    model_edge: str
+    edge_wrapper: bool
+    teacher_in_training: bool
+
+    @classmethod
+    def from_config(cls, cfg) -> ExperimentPlan:
+        """The plan of ``cfg`` (reads ``sefd.mode``, ``sefd.edge_source``, ``sefd.teacher_edge``)."""
+        sefd = cfg.sefd
+        family = getattr(cfg.model, "family", "crowdnet")  # room for the coming model.family key
+        if family not in FAMILIES:
+            raise ConfigError(f"model.family: unknown family {family!r} (choices: {', '.join(FAMILIES)})")
+        if sefd.mode not in MODES:
+            raise ConfigError(f"sefd.mode: unknown mode {sefd.mode!r} (choices: {', '.join(MODES)})")
+        maps: list[tuple[str, str]] = []
+        if sefd.mode == "teacher":
+            maps.append(("edge", sefd.teacher_edge))
+        elif sefd.mode in ("student", "edge_input") and sefd.edge_source in SMPL_EDGE_KINDS:
+            maps.append(("edge", sefd.edge_source))
+        student = sefd.mode == "student"
+        edge_wrapper = sefd.mode in ("student", "edge_input")
+        model_edge = sefd.edge_source if edge_wrapper and sefd.edge_source in IMAGE_EDGE_KINDS else "none"
+        return cls(family=family, mode=sefd.mode, input_channels=3 if sefd.mode == "baseline" else 4,
+                   train_edge_maps=tuple(maps) + ((("teacher_edge", sefd.teacher_edge),) if student else ()),
+                   test_edge_maps=tuple(maps), model_edge=model_edge, edge_wrapper=edge_wrapper,
+                   teacher_in_training=student)
+
+    def edge_maps(self, train: bool) -> dict[str, str]:
+        """{sample key: edge kind} the mapper must produce (empty: the sample carries no edge map)."""
+        return dict(self.train_edge_maps if train else self.test_edge_maps)
+
+    def needs_teacher(self, train: bool) -> bool:
+        """True when the model of this phase distils from the frozen teacher (student training only)."""
+        return self.teacher_in_training and train
+
+    def returns_features(self, train: bool) -> bool:
+        """True when the regressor must return its backbone features (the distillation loss needs them)."""
+        return self.needs_teacher(train)
+
+    def needs_gt_bodies(self, train: bool) -> bool:
+        """True when a sample's edge maps are rendered from GT SMPL bodies (impossible on a bare image)."""
+        return bool(self.edge_maps(train))
+
+    def model_kind(self, train: bool) -> str:
+        """``regressor`` | ``edge_input`` | ``distillation``: the network the model builder returns."""
+        if self.needs_teacher(train):
+            return "distillation"
+        return "edge_input" if self.edge_wrapper else "regressor"
