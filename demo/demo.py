@@ -1,16 +1,16 @@
 """3DCrowdNet-style demo: an image + its people's 2D poses (COCO-17) -> one SMPL mesh per person.
 
-    python -m demo.demo --img_idx 0 [--ckpt PATH] [--cfg FILE] [--opts k=v ...] [--input DIR] [--output DIR]
+    python demo/demo.py --img_idx 0 [--ckpt PATH] [--cfg FILE] [--opts k=v ...] [--input DIR] [--output DIR]
 
 Input (``--input``, default ``demo/input/``): ``images/*.{jpg,jpeg,png}`` (sorted; ``--img_idx`` picks one) and
 ``2d_pose_result.json`` = ``{image_name: [[17 x [x, y, score]] per person]}`` (3DCrowdNet's demo format). Each
-person becomes a PersonRecord that goes through the shared mapper in test mode (``demo/inputs.py``); the samples
+person becomes a PersonRecord that goes through the shared mapper in test mode (``data/demo_inputs.py``); the samples
 go through the model as one batch.
 
 Outputs (``--output``, default ``demo/output/``), for image ``<stem>``: ``<stem>_pose2d.png`` (input poses),
 ``<stem>_person<k>_mesh.png`` (one mesh over the full image), ``<stem>_all_meshes.png`` (every mesh, z-buffered
 together), ``<stem>_person<k>.obj`` and ``<stem>_results.json`` (boxes, cameras, skipped people); the cameras
-back to the full image are explained in ``demo/render.py``.
+back to the full image are explained in ``common/render/demo_outputs.py``.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from typing import Sequence
 from common.cli import run_cli
 from common.config import ConfigError, ExperimentPlan, config_from_dict, load_config
 from common.errors import UserError, ensure_output_dir, writing
-from demo.inputs import POSE_JSON, PersonInput, load_inputs, person_input, person_record
-from demo.render import draw_inputs, save_png, write_meshes
+from common.render.demo_outputs import draw_inputs, save_png, write_meshes
+from data.demo_inputs import POSE_JSON, PersonInput, load_inputs, person_input, person_record
 
 DEMO_DIR = Path(__file__).resolve().parent
 

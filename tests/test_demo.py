@@ -16,11 +16,11 @@ import torch
 from common.geometry.camera import perspective_project
 from common.geometry.transforms2d import apply_affine
 from common.joint_sets import joint_index
+from common.render.demo_outputs import image_camera, to_shared_camera, write_obj
+from data.demo_inputs import person_input, person_record
 from data.image_io import save_jpeg
 from data.mapper import Mapper
 from demo.demo import main
-from demo.inputs import person_input, person_record
-from demo.render import image_camera, to_shared_camera, write_obj
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -109,7 +109,7 @@ def test_missing_checkpoint(demo_input, tmp_path, capsys):
 
 
 def test_exit_code_and_single_line_as_a_subprocess(demo_input, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "demo.demo", "--img_idx", "5", "--input",
+    proc = subprocess.run([sys.executable, "demo/demo.py", "--img_idx", "5", "--input",
                            str(demo_input), "--output", str(tmp_path / "out")], capture_output=True, text=True,
                           timeout=120, cwd=REPO)
     assert proc.returncode == 2 and "--img_idx 5 is out of range" in _one_error_line(proc.stderr)
@@ -211,7 +211,7 @@ def test_write_obj_counts_and_one_based_faces(tmp_path):
 
 def test_shipped_demo_inputs_are_valid():
     """demo/input/ (tool/make_demo_inputs.py): 3-4 small JPEGs, 2-5 people each, 17 x 3 keypoints."""
-    from demo.inputs import list_images, person_keypoints, read_pose_json
+    from data.demo_inputs import list_images, person_keypoints, read_pose_json
 
     folder = REPO / "demo" / "input"
     images = list_images(folder)

@@ -41,7 +41,7 @@ def run(tmp_path_factory):
     _run("main/test.py", "--cfg", str(CFG), "--ckpt", str(ckpt), "--out", str(test_out),
          "--opts", f"experiment.output_dir={out}")
     demo_out = out / "demo"
-    demo = _run("-m", "demo.demo", "--img_idx", "0", "--ckpt", str(ckpt), "--output", str(demo_out))
+    demo = _run("demo/demo.py", "--img_idx", "0", "--ckpt", str(ckpt), "--output", str(demo_out))
     return {"run_dir": run_dir, "ckpt": ckpt, "test_out": test_out, "demo_out": demo_out, "demo_log": demo.stdout}
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import colorsys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from common.errors import UserError, writing
-from demo.inputs import PersonInput
 
 
 def image_camera(crop_to_img: np.ndarray, focal: float, input_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +65,7 @@ def save_png(path: Path, image_rgb: np.ndarray) -> None:
         raise UserError(f"{path}: cannot write the image (is the output folder writable?)")
 
 
-def draw_inputs(image: np.ndarray, people: list[np.ndarray], persons: list[PersonInput],
+def draw_inputs(image: np.ndarray, people: list[np.ndarray], persons: Sequence[Any],
                 pose_thr: float) -> np.ndarray:
     """Input COCO-17 poses (valid keypoints), crop boxes and person indices over the image."""
     import cv2
@@ -85,7 +84,7 @@ def draw_inputs(image: np.ndarray, people: list[np.ndarray], persons: list[Perso
     return out
 
 
-def write_meshes(out_dir: Path, stem: str, image: np.ndarray, persons: list[PersonInput], preds: dict,
+def write_meshes(out_dir: Path, stem: str, image: np.ndarray, persons: Sequence[Any], preds: dict,
                  faces: np.ndarray, crop_focal: float, input_size: int) -> tuple[list[Path], list[dict]]:
     """Per-person overlay PNG + .obj and the all-people PNG; returns (files, per-person result dicts)."""
     import torch
