@@ -31,7 +31,8 @@ from common.engine.checkpoint import read_checkpoint
 from common.engine.logger import write_json
 from common.errors import UserError, ensure_output_dir
 from common.evaluation.mesh_evaluator import format_summary
-from common.evaluation.reference_eval import REFERENCE_METRICS, evaluate_references, reference_scalars, reference_table
+from common.evaluation.reference_eval import evaluate_references, reference_scalars, reference_table
+from common.evaluation.references import references_apply
 from data.registry import build_evaluator, check_model_can_evaluate, dataset_records
 
 MODEL_SECTIONS = ("model", "body_model", "sefd")  # config sections that change the network's weights layout
@@ -104,7 +105,7 @@ def run_test(cfg: Any, info: DistInfo, ckpt: str, out_dir: Path,
         f"{ckpt or 'untrained model'}")
     say(format_summary(summary))
     say(f"wrote {out_dir / 'metrics.json'}" + (" and per_sample.jsonl" if cfg.test.save_per_sample else ""))
-    if cfg.test.references and all(k in summary for k in REFERENCE_METRICS):
+    if cfg.test.references and references_apply(evaluator):
         from data.train_poses import train_smpl_poses
 
         try:

@@ -47,6 +47,7 @@ from common.engine.logger import write_json
 from common.engine.trainer import log_metrics
 from common.errors import UserError, ensure_output_dir, writing
 from common.evaluation.reference_eval import evaluate_references, reference_scalars, reference_table
+from common.evaluation.references import references_apply
 from data.registry import build_evaluator, check_model_can_evaluate, dataset_records
 
 
@@ -200,7 +201,7 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
                                  records=dataset_records(parts.test_loader))
                  if parts.test_loader is not None else None)
     refs = None
-    if evaluator is not None and cfg.test.references and resume is None:
+    if cfg.test.references and references_apply(evaluator) and resume is None:
         refs = log_references(cfg, parts, run_dir, info, logger)
     logger.info(f"run {run_dir}: device {info.device}, {info.world_size} process(es), "
                 f"{sum(p.numel() for p in parts.model.parameters() if p.requires_grad)} trainable parameters")

@@ -60,6 +60,14 @@ class ConstantPoseModel(nn.Module):
         return {"vertices": out.vertices}
 
 
+def references_apply(evaluator: Any) -> bool:
+    """True for evaluators that score SMPL meshes (``preds['vertices']``), which a constant pose can be scored by;
+    keypoint-AP, EHF and FreiHAND evaluators need other predictions."""
+    from common.evaluation.mesh_evaluator import MeshEvaluator
+
+    return isinstance(evaluator, MeshEvaluator)
+
+
 def reference_models(body_model: nn.Module, train_poses: np.ndarray) -> dict[str, ConstantPoseModel]:
     """{name: constant predictor} for :data:`REFERENCE_NAMES`, from (N, 72) training poses."""
     mean = mean_smpl_pose(train_poses)
