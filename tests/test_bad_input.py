@@ -98,10 +98,14 @@ def tiny_ckpts(tmp_path_factory):
     from common.config import load_config
     from common.engine.checkpoint import save_checkpoint
     from common.models.build import build_model
+    from data.synthetic.dataset import synthetic_split_dir
 
     folder = tmp_path_factory.mktemp("ckpts")
     cfg = load_config(TINY, ["experiment.device=cpu"])
-    model = build_model(cfg, body_model_from_config(cfg, kind="smpl"))
+    body = body_model_from_config(cfg, kind="smpl")
+    for split in ("train", "test"):  # render the tiny world now: on a cold cache its progress bars would show
+        synthetic_split_dir(split, cfg, body, progress=False)  # up in the stderr the cases count
+    model = build_model(cfg, body)
     good = save_checkpoint(folder / "good" / "ckpt_epoch0001.pth", model, epoch=1, cfg=cfg)
     with torch.no_grad():
         dict(model.named_parameters())[NAN_KEY][0] = float("nan")
