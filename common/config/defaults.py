@@ -69,7 +69,8 @@ class DataCfg:
 
 @dataclass(frozen=True)
 class ModelCfg:
-    backbone: str = "resnet50"  # resnet18 | resnet34 | resnet50 | resnet101 | resnet152
+    family: str = "crowdnet"  # 'crowdnet' (3DCrowdNet/SEFD SMPL regressor) | 'wholebody' (ExPose-style SMPL-X)
+    backbone: str = "resnet50"  # resnet18 | resnet34 | resnet50 | resnet101 | resnet152 (whole body: the body network)
     pretrained: str = ""  # '' = random init | 'imagenet' (torchvision weights; needs a download) | path to .pth
     pose_head: str = "6d"  # '6d': per-joint 6D rotations (no licensed file) | 'vposer': VPoser v1 decoder
     vposer_path: str = ""  # VPoser v1 checkpoint (the user's file), used when pose_head='vposer'
@@ -150,6 +151,41 @@ class SefdCfg:
 
 
 @dataclass(frozen=True)
+class WholeBodyLossCfg:
+    global_orient: float = 10.0  # geodesic loss on the global orientation (ExPose/FuRPE 10)
+    body_pose: float = 10.0  # geodesic loss on the 21 body joint rotations (ExPose/FuRPE 10)
+    jaw_pose: float = 5.0  # geodesic loss on the jaw rotation (ExPose/FuRPE 5)
+    hand_pose: float = 1.0  # geodesic loss on the 2x15 finger rotations (ExPose/FuRPE 1)
+    wrist_pose: float = 1.0  # geodesic loss on the wrists predicted by the hand network (the body's wrists: body_pose)
+    expression: float = 1.0  # L2 on the 10 expression coefficients (ExPose 1; FuRPE's conf_2distil 0.05)
+    betas: float = 1.0  # L2 on the 10 shape coefficients where GT shape exists
+    shape_prior: float = 0.0  # 0.2 * mean(beta^2) in FuRPE (its labels have no shape); 0 = off
+    body_keypoints2d: float = 10.0  # L1 on projected body keypoints (OpenPose 25) vs GT 2D, crop coords [-1, 1]
+    hand_keypoints2d: float = 1.0  # L1 on projected hand keypoints (2x21) vs GT 2D
+    face_keypoints2d: float = 1.0  # L1 on projected face keypoints (70, where defined) vs GT 2D
+    keypoints3d: float = 0.0  # L1 on pelvis-relative 3D keypoints where GT exists (m); 0 = off (ExPose: on for fits)
+    part_crop_keypoints2d: float = 1.0  # L1 of the part networks' own projected keypoints in their crops
+
+
+@dataclass(frozen=True)
+class WholeBodyCfg:
+    part_backbone: str = "resnet18"  # backbone of the hand and head networks (ExPose: ResNet-18)
+    ief_stages: int = 3  # iterative error feedback stages of every regressor (ExPose: 3)
+    ief_hidden: int = 1024  # hidden width of the IEF MLPs (ExPose: 1024-1024)
+    ief_dropout: float = 0.5  # dropout of the IEF MLPs (ExPose: 0.5)
+    camera_scale_mean: float = 0.9  # mean weak-perspective scale (softplus of the prediction; ExPose 0.9)
+    hd_size: int = 512  # side (px) of the high-resolution person crop the hand / head crops are resampled from
+    hand_crop_size: int = 224  # hand crop side (px) fed to the hand network (ExPose: 224)
+    head_crop_size: int = 256  # head crop side (px) fed to the head network (ExPose: 256)
+    hand_box_scale: float = 2.0  # hand box = extent of projected hand keypoints x this (ExPose 2.0, FuRPE 3.0)
+    head_box_scale: float = 2.0  # head box = extent of projected head keypoints x this (ExPose 2.0)
+    use_hand_net: bool = True  # False: fingers and wrists come from the body network (ablation)
+    use_head_net: bool = True  # False: jaw and expression come from the body network (ablation)
+    mean_params: str = ""  # .npz of mean SMPL-X params the regressors start from ('' = rest pose, zero shape)
+    loss: WholeBodyLossCfg = field(default_factory=WholeBodyLossCfg)  # loss weights
+
+
+@dataclass(frozen=True)
 class Config:
     experiment: ExperimentCfg = field(default_factory=ExperimentCfg)  # run identity and reproducibility
     body_model: BodyModelCfg = field(default_factory=BodyModelCfg)  # which body model files to use
@@ -158,3 +194,4 @@ class Config:
     train: TrainCfg = field(default_factory=TrainCfg)  # optimisation and logging
     test: TestCfg = field(default_factory=TestCfg)  # evaluation
     sefd: SefdCfg = field(default_factory=SefdCfg)  # edge-feature distillation (SEFD)
+    wholebody: WholeBodyCfg = field(default_factory=WholeBodyCfg)  # ExPose-style whole-body model (model.family)

@@ -12,7 +12,7 @@ import yaml
 from common.config.defaults import Config
 from common.config.errors import ConfigError
 from common.config.frozen import FrozenDict
-from common.config.plan import MODES, ExperimentPlan
+from common.config.plan import FAMILIES, MODES, ExperimentPlan
 from common.config.ranges import range_problems
 from common.errors import writing
 
@@ -222,6 +222,8 @@ _CHOICES = {
     ("body_model", "source"): ("open", "official"),
     ("body_model", "gender"): ("neutral", "male", "female"),
     ("model", "backbone"): ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
+    ("model", "family"): FAMILIES,
+    ("wholebody", "part_backbone"): ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
     ("model", "pose_head"): ("6d", "vposer"),
     ("train.loss", "pose_rep"): ("axis_angle", "rotmat"),
     ("train", "lr_schedule"): ("step", "cosine"),

@@ -28,7 +28,7 @@ from common.config.errors import ConfigError
 MODES = ("baseline", "teacher", "student", "edge_input")
 SMPL_EDGE_KINDS = ("smpl_overlap", "smpl_edge")  # rendered from GT bodies by the mapper
 IMAGE_EDGE_KINDS = ("canny", "rcf")  # computed from the RGB crop by the model
-FAMILIES = ("crowdnet",)  # the coming ``model.family`` key selects among these
+FAMILIES = ("crowdnet", "wholebody")  # ``model.family``: 3DCrowdNet/SEFD SMPL regressor | ExPose-style SMPL-X
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class ExperimentPlan:
     """What the experiment needs, decided once from the config (:meth:`from_config`).
 
     Attributes:
-        family: model family (``crowdnet``; the only one until ``model.family`` exists).
+        family: ``model.family`` (``crowdnet`` | ``wholebody``).
         mode: ``sefd.mode``.
         input_channels: network input channels the mode implies (3 RGB, 4 RGB + edge).
         train_edge_maps / test_edge_maps: ((sample key, edge kind), ...) the mapper renders from GT bodies
@@ -60,11 +60,14 @@ class ExperimentPlan:
     def from_config(cls, cfg) -> ExperimentPlan:
         """The plan of ``cfg`` (reads ``sefd.mode``, ``sefd.edge_source``, ``sefd.teacher_edge``)."""
         sefd = cfg.sefd
-        family = getattr(cfg.model, "family", "crowdnet")  # room for the coming model.family key
+        family = cfg.model.family
         if family not in FAMILIES:
             raise ConfigError(f"model.family: unknown family {family!r} (choices: {', '.join(FAMILIES)})")
         if sefd.mode not in MODES:
             raise ConfigError(f"sefd.mode: unknown mode {sefd.mode!r} (choices: {', '.join(MODES)})")
+        if family == "wholebody" and sefd.mode != "baseline":
+            raise ConfigError(f"sefd.mode: {sefd.mode!r} needs model.family=crowdnet (SEFD distils the SMPL regressor; "
+                              "the whole-body model takes RGB only)")
         maps: list[tuple[str, str]] = []
         if sefd.mode == "teacher":
             maps.append(("edge", sefd.teacher_edge))

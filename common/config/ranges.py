@@ -96,6 +96,18 @@ RANGES: dict[str, Interval] = {
     "test.batch_size": AT_LEAST_ONE,
     "sefd.distill_weights": NON_NEGATIVE,  # each weight
     "sefd.distill_scale": NON_NEGATIVE,
+    "wholebody.ief_stages": AT_LEAST_ONE,
+    "wholebody.ief_hidden": AT_LEAST_ONE,
+    "wholebody.ief_dropout": Interval(0, 1, hi_open=True),
+    "wholebody.camera_scale_mean": POSITIVE,
+    "wholebody.hd_size": Interval(32),
+    "wholebody.hand_crop_size": Interval(32),
+    "wholebody.head_crop_size": Interval(32),
+    "wholebody.hand_box_scale": POSITIVE,
+    "wholebody.head_box_scale": POSITIVE,
+    **{f"wholebody.loss.{k}": NON_NEGATIVE for k in (
+        "global_orient", "body_pose", "jaw_pose", "hand_pose", "wrist_pose", "expression", "betas", "shape_prior",
+        "body_keypoints2d", "hand_keypoints2d", "face_keypoints2d", "keypoints3d", "part_crop_keypoints2d")},
 }
 
 
