@@ -71,3 +71,22 @@ def hand_pca(poses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         evecs[:, k] *= np.sign(evecs[np.abs(evecs[:, k]).argmax(), k]) or 1.0
     components = (evecs * np.sqrt(evals)).T
     return mean, components, evals / evals.sum()
+
+
+def hand_pose_from_curls(curl: np.ndarray, spread: np.ndarray, side: str) -> np.ndarray:
+    """(n, 45) absolute axis-angle finger poses from per-finger curl (n, 5) in [0, 1] and spread (n, 5) in
+    units of the finger's rest spread angle (0: fingers together, 1: the sampler's typical open hand).
+
+    Fingers in SMPL-X order (index, middle, pinky, ring, thumb); the same flexion/spread axes and flexion
+    limits as :func:`sample_hand_poses` (curl 1 = a fist, curl 0 = a flat hand), without noise.
+    """
+    axes = _axes(side)
+    curl, spread = np.asarray(curl, np.float64), np.asarray(spread, np.float64)
+    poses = np.zeros((len(curl), 5, 3, 3))
+    for f, finger in enumerate(_ORDER):
+        flex_axis, spread_axis = axes[finger]
+        limits = _MAX_FLEXION_DEG["thumb" if finger == "thumb" else "finger"]
+        for k in range(3):
+            poses[:, f, k] = math.radians(limits[k]) * curl[:, f:f + 1] * flex_axis
+        poses[:, f, 0] += math.radians(_SPREAD_DEG[finger]) * spread[:, f:f + 1] * spread_axis
+    return poses.reshape(len(curl), 45)
