@@ -16,6 +16,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from common.openpose137 import OPENPOSE137_NAMES
+
 SMPL24 = (
     "Pelvis", "L_Hip", "R_Hip", "Spine1", "L_Knee", "R_Knee", "Spine2", "L_Ankle", "R_Ankle", "Spine3",
     "L_Foot", "R_Foot", "Neck", "L_Collar", "R_Collar", "Head", "L_Shoulder", "R_Shoulder", "L_Elbow",
@@ -51,6 +53,7 @@ JOINT_SETS: dict[str, tuple[str, ...]] = {
     ),
     "openpose18": OPENPOSE18,  # OpenPose BODY_18 (COCO-like) order as read by 3DCrowdNet
     "openpose19": OPENPOSE18 + ("Pelvis",),  # 3DCrowdNet appends the hip midpoint
+    "openpose137": OPENPOSE137_NAMES,  # whole body: BODY_25 + 2 x 21 hand + 70 face (common/wholebody/layout.py)
     "mpii16": (
         "R_Ankle", "R_Knee", "R_Hip", "L_Hip", "L_Knee", "L_Ankle", "Pelvis", "Thorax", "Neck", "Head_top",
         "R_Wrist", "R_Elbow", "R_Shoulder", "L_Shoulder", "L_Elbow", "L_Wrist",
