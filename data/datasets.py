@@ -20,10 +20,18 @@ from data.adapters.muco import load_muco_records
 from data.adapters.ochuman import load_ochuman_records
 from data.adapters.pw3d import load_pw3d_records
 from data.adapters.subsets import PW3D_SUBSETS
-from data.evaluators import KeypointAP, ehf_evaluator, freihand_evaluator, mesh_evaluator, pw3d_evaluator
+from data.evaluators import (
+    KeypointAP,
+    ehf_evaluator,
+    freihand_evaluator,
+    mesh_evaluator,
+    pw3d_evaluator,
+    wholebody_world_evaluator,
+)
 from data.records import PersonRecord
 from data.synthetic.dataset import SUBSETS as SYNTHETIC_SUBSETS
 from data.synthetic.dataset import load_synthetic_records
+from data.synthetic_wholebody.dataset import load_synthetic_wholebody_records
 
 Adapter = Callable[..., "list[PersonRecord]"]  # load(split, cfg, subset='' [, body_model=])
 EvaluatorBuilder = Callable[[Any, Any, Any, Optional[Sequence[Any]]], Any]  # (cfg, body_model, output_dir, records)
@@ -56,6 +64,10 @@ class DatasetSpec:
 DATASETS: dict[str, DatasetSpec] = {
     "synthetic": DatasetSpec(load_synthetic_records, mesh_evaluator, subsets=tuple(s for s in SYNTHETIC_SUBSETS if s),
                              adapter_takes_body_model=True),
+    "synthetic_wholebody": DatasetSpec(load_synthetic_wholebody_records, wholebody_world_evaluator,
+                                       evaluator_needs_records=True,
+                                       needs_model="a whole-body (SMPL-X) model: its protocol compares SMPL-X meshes "
+                                                   "with hands and face"),
     "3dpw": DatasetSpec(load_pw3d_records, pw3d_evaluator, subsets=tuple(PW3D_SUBSETS)),
     "ehf": DatasetSpec(load_ehf_records, ehf_evaluator, evaluator_needs_records=True,
                        needs_model="a whole-body (SMPL-X) model: its protocol compares SMPL-X meshes with hands "

@@ -45,8 +45,15 @@ def ehf_evaluator(cfg: Any, body_model: Any, output_dir: Path | None, records: R
     ``vertex_sets.json``; 14-joint regressor: ``...['j14_regressor']`` ((14, V) .npy) or the body model's
     H36M-17 regressor restricted to the 3DPW 14 joints (not the published LSP-14 set). GT meshes: each record's
     ``meta['mesh_gt_path']``, read on first use."""
-    opts = adapter_options(cfg, "ehf")
     records = list(records)
+    parts, regressor = _ehf_parts_and_regressor(cfg, body_model)
+    return EHFEvaluator(lambda i: load_ehf_gt_vertices(records[i].meta["mesh_gt_path"], None), parts, regressor,
+                        output_dir, cfg.test.allow_skipped, cfg.test.save_per_sample)
+
+
+def _ehf_parts_and_regressor(cfg: Any, body_model: Any) -> tuple[dict, Any]:
+    """Part vertex sets and the 14-joint regressor of the EHF protocol (see :func:`ehf_evaluator`)."""
+    opts = adapter_options(cfg, "ehf")
     num_v = int(body_model.faces.max()) + 1 if getattr(body_model, "faces", None) is not None else None
     part_file = opts.get("part_vertex_ids")
     if not part_file and cfg.body_model.source == "open":
@@ -55,12 +62,32 @@ def ehf_evaluator(cfg: Any, body_model: Any, output_dir: Path | None, records: R
         part_file = ensure_open_model().vertex_sets_path
     parts = load_part_vertex_ids(part_file, num_v) if part_file else complete_parts({}, num_v)
     if opts.get("j14_regressor"):
-        regressor = torch.as_tensor(np.load(opts["j14_regressor"]), dtype=torch.float64)
-    else:
-        keep = [i for i, n in enumerate(joint_names("h36m17")) if n not in PROTOCOL_EXCLUDED]
-        regressor = lambda v: body_model.regress(v.float(), "h36m17")[:, keep]  # noqa: E731
-    return EHFEvaluator(lambda i: load_ehf_gt_vertices(records[i].meta["mesh_gt_path"], None), parts, regressor,
-                        output_dir, cfg.test.allow_skipped, cfg.test.save_per_sample)
+        return parts, torch.as_tensor(np.load(opts["j14_regressor"]), dtype=torch.float64)
+    keep = [i for i, n in enumerate(joint_names("h36m17")) if n not in PROTOCOL_EXCLUDED]
+    return parts, lambda v: body_model.regress(v.float(), "h36m17")[:, keep]
+
+
+def wholebody_world_evaluator(cfg: Any, body_model: Any, output_dir: Path | None, records: Records) -> EHFEvaluator:
+    """The whole-body world's test set scored like EHF (PA-V2V per part, PA-MPJPE-14): GT meshes are
+    ``WholeBodyLayer`` at each record's SMPL-X parameters and translation (camera frame); parts and regressor as
+    :func:`ehf_evaluator` with the SMPL-X body model of ``cfg.body_model`` (``body_model`` when it is one)."""
+    from common.body_models import body_model_from_config
+    from common.wholebody.layer import WholeBodyLayer
+    from common.wholebody.params import SMPLXParams
+
+    smplx = body_model if getattr(body_model, "kind", None) == "smplx" else body_model_from_config(cfg, "smplx")
+    smplx = smplx.cpu()
+    layer, records = WholeBodyLayer.from_body_model(smplx), list(records)
+
+    def gt_vertices(i: int) -> np.ndarray:
+        r = records[i]
+        f32 = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32)[None]  # noqa: E731
+        params = SMPLXParams.from_axis_angle(f32(r.smplx_pose), f32(r.smplx_betas), f32(r.smplx_expression))
+        with torch.no_grad():
+            return layer(params, f32(r.smplx_transl)).vertices[0].double().numpy()
+
+    parts, regressor = _ehf_parts_and_regressor(cfg, smplx)
+    return EHFEvaluator(gt_vertices, parts, regressor, output_dir, cfg.test.allow_skipped, cfg.test.save_per_sample)
 
 
 def freihand_evaluator(cfg: Any, body_model: Any, output_dir: Path | None, records: Records) -> FreiHANDEvaluator:

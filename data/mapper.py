@@ -20,6 +20,7 @@ from data.edge_maps import CropEdgeMaker, sample_edge_kinds
 from data.image_io import load_image
 from data.posefix import PosefixParams, synthesize_pose
 from data.records import GENDERS, PersonRecord
+from data.wholebody_targets import hd_crop, wholebody_targets
 
 TARGET = "crowdnet30"
 PELVIS = joint_index(TARGET, "Pelvis")
@@ -55,12 +56,16 @@ class Mapper:
         seed: base seed of the per-sample generators.
         edges: optional SEFD edge maps (``edge`` / ``teacher_edge``, (1,S,S)) warped like the crop
             (:class:`data.edge_maps.CropEdgeMaker`).
+        family: ``model.family``: 'crowdnet' gives the SMPL sample (:data:`data.sample.SAMPLE_SPEC`), 'wholebody'
+            the SMPL-X sample (:data:`data.sample.WHOLEBODY_SAMPLE_SPEC`, targets in data/wholebody_targets.py)
+            from the same crop and augmentation.
+        hd_size: side of the whole-body sample's ``img_hd`` (the same crop window at higher resolution).
     """
 
     def __init__(self, input_size: int = 256, bbox_enlarge: float = 1.25, train: bool = False,
                  augment: AugmentParams | None = None, pose2d_noise: bool = True,
                  posefix: PosefixParams = PosefixParams(), swap_iou: float = 0.1, body_model=None, seed: int = 0,
-                 edges: CropEdgeMaker | None = None):
+                 edges: CropEdgeMaker | None = None, family: str = "crowdnet", hd_size: int = 512):
         self.input_size = int(input_size)
         self.bbox_enlarge = float(bbox_enlarge)
         self.train = bool(train)
@@ -71,6 +76,8 @@ class Mapper:
         self.body_model = body_model
         self.seed = int(seed)
         self.edges = edges
+        self.family = family
+        self.hd_size = int(hd_size)
 
     @classmethod
     def from_config(cls, cfg, train: bool, body_model=None, dataset: str = "", split: str = "") -> "Mapper":
@@ -78,10 +85,12 @@ class Mapper:
         precomputed ones when ``sefd.edge_dir`` is set)."""
         d = cfg.data
         params = AugmentParams(d.scale_jitter, d.rot_jitter_deg, d.rot_prob, d.flip_prob, d.color_jitter)
-        kinds = sample_edge_kinds(ExperimentPlan.from_config(cfg), train)
+        plan = ExperimentPlan.from_config(cfg)
+        kinds = sample_edge_kinds(plan, train)
         edges = CropEdgeMaker(kinds, body_model, cfg.sefd.edge_dir, dataset, split) if kinds else None
         return cls(d.input_size, d.bbox_enlarge, train, params if (train and d.augment) else None,
-                   d.pose2d_noise, body_model=body_model, seed=cfg.experiment.seed, edges=edges)
+                   d.pose2d_noise, body_model=body_model, seed=cfg.experiment.seed, edges=edges, family=plan.family,
+                   hd_size=cfg.wholebody.hd_size)
 
     def rng(self, index: int, epoch: int = 0, stream: int = 0) -> np.random.Generator:
         """The generator of sample ``index``: seeded by (seed, epoch (train only), index, dataset stream)."""
@@ -101,6 +110,15 @@ class Mapper:
         img_to_crop = aug_ops.crop_affine(bbox, aug, s, width)
         crop = warp_crop(image, img_to_crop, (s, s)).astype(np.float32) / 255.0
         crop = aug_ops.apply_color(crop, aug)
+        f32 = lambda x: torch.as_tensor(np.asarray(x, dtype=np.float32))  # noqa: E731
+        geometry = {"crop_to_img": f32(aug_ops.crop_to_image_affine(img_to_crop)),
+                    "bbox": f32(aug_ops.crop_box(bbox, aug)), "focal": f32(record.focal),
+                    "princpt": f32(record.princpt), "index": torch.tensor(int(index), dtype=torch.int64)}
+        if self.family == "wholebody":
+            targets = wholebody_targets(record, img_to_crop, aug, s)
+            return {"img": f32(crop.transpose(2, 0, 1).copy()),
+                    "img_hd": f32(hd_crop(image, img_to_crop, s, self.hd_size, aug)),
+                    **{k: f32(v) for k, v in targets.items()}, **geometry}
 
         joints3d_abs, joints3d_valid = self._gt_joints3d(record)
         joints2d, joints2d_valid = self._gt_joints2d(record, joints3d_abs, joints3d_valid)
@@ -112,7 +130,6 @@ class Mapper:
         smpl_valid = float(record.has_smpl)
         smpl_pose = aug_ops.augment_smpl_pose(record.smpl_pose, aug) if smpl_valid else np.zeros(72, np.float32)
         smpl_betas = np.asarray(record.smpl_betas, np.float32) if smpl_valid else np.zeros(10, np.float32)
-        f32 = lambda x: torch.as_tensor(np.asarray(x, dtype=np.float32))  # noqa: E731
         edges = self.edges(record, (height, width), img_to_crop, s) if self.edges is not None else {}
         return {
             **{key: f32(edge[None]) for key, edge in edges.items()},
@@ -122,10 +139,7 @@ class Mapper:
             "joints3d": f32(joints3d), "joints3d_valid": f32(joints3d_valid),
             "smpl_pose": f32(smpl_pose), "smpl_betas": f32(smpl_betas), "smpl_valid": f32(smpl_valid),
             "smpl_gender": torch.tensor(GENDERS[record.smpl_gender], dtype=torch.int64),
-            "crop_to_img": f32(aug_ops.crop_to_image_affine(img_to_crop)),
-            "bbox": f32(aug_ops.crop_box(bbox, aug)),
-            "focal": f32(record.focal), "princpt": f32(record.princpt),
-            "occlusion": f32(record.occlusion), "index": torch.tensor(int(index), dtype=torch.int64),
+            "occlusion": f32(record.occlusion), **geometry,
         }
 
     # --- targets -------------------------------------------------------------------------------------------

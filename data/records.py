@@ -33,6 +33,11 @@ class PersonRecord:
         joints3d, joints3d_valid: (J,3) m camera frame (absolute, not root-relative) and (J,) 0/1.
         smpl_pose: (72,) axis-angle, camera frame (joint 0 = global orient). smpl_betas: (10,).
         smpl_transl: (3,) m, SMPL translation in the camera frame. smpl_gender: neutral | male | female.
+        smplx_pose: (55,3) SMPL-X axis-angle, camera frame (row 0 = global orient, SMPL-X joint order, eyes
+            zero), ABSOLUTE finger rotations (common/wholebody/params.py). smplx_betas, smplx_expression: (10,).
+        smplx_transl: (3,) m, so that ``WholeBodyLayer(pose, betas, expression, transl)`` is the person's mesh.
+        left_hand_valid, right_hand_valid, face_valid: 0/1 whether that part is seen well enough to supervise it
+            (None: unknown, e.g. a dataset without whole-body labels).
         pose2d_input, pose2d_input_valid: (K,2) px, (K,) detector 2D pose in ``pose2d_input_convention``.
         others_smpl_pose/betas/transl: (N,72), (N,10), (N,3) the other people of the same image.
         others_joints2d, others_joints2d_valid: (N,J,2) px, (N,J) their 2D joints in ``joints_convention``.
@@ -55,6 +60,13 @@ class PersonRecord:
     smpl_betas: np.ndarray | None = None
     smpl_transl: np.ndarray | None = None
     smpl_gender: str = "neutral"
+    smplx_pose: np.ndarray | None = None
+    smplx_betas: np.ndarray | None = None
+    smplx_expression: np.ndarray | None = None
+    smplx_transl: np.ndarray | None = None
+    left_hand_valid: float | None = None
+    right_hand_valid: float | None = None
+    face_valid: float | None = None
     pose2d_input: np.ndarray | None = None
     pose2d_input_valid: np.ndarray | None = None
     pose2d_input_convention: str = "coco17"
@@ -75,6 +87,10 @@ class PersonRecord:
     @property
     def has_smpl(self) -> bool:
         return self.smpl_pose is not None and self.smpl_betas is not None
+
+    @property
+    def has_smplx(self) -> bool:
+        return self.smplx_pose is not None and self.smplx_betas is not None
 
     @property
     def has_3d(self) -> bool:
@@ -115,6 +131,15 @@ class PersonRecord:
         check("smpl_pose", (72,))
         check("smpl_betas", (10,))
         check("smpl_transl", (3,))
+        check("smplx_pose", (55, 3))
+        check("smplx_betas", (10,))
+        check("smplx_expression", (10,))
+        check("smplx_transl", (3,))
+        for flag in ("left_hand_valid", "right_hand_valid", "face_valid"):
+            if getattr(self, flag) is not None and getattr(self, flag) not in (0, 1):
+                fail(flag, f"must be 0, 1 or None, got {getattr(self, flag)!r}")
+        if (self.smplx_expression is not None or self.smplx_transl is not None) and not self.has_smplx:
+            fail("smplx_pose", "and smplx_betas must be given with smplx_expression / smplx_transl")
         check("pose2d_input", (k, 2))
         check("pose2d_input_valid", (k,))
         check("others_smpl_pose", (None, 72))

@@ -31,11 +31,44 @@ OPTIONAL_KEYS = {
 }
 
 
+# The whole-body sample (``model.family=wholebody``; data/wholebody_targets.py): 'S' crop side, 'H' the HD crop side
+# (wholebody.hd_size), 'K' the 137 OpenPose keypoints. Poses are SMPL-X axis-angle with absolute fingers.
+NUM_WHOLEBODY_KEYPOINTS = 137
+WHOLEBODY_SAMPLE_SPEC: dict[str, tuple[tuple, torch.dtype]] = {
+    "img": ((3, "S", "S"), torch.float32),
+    "img_hd": ((3, "H", "H"), torch.float32),
+    "keypoints2d": (("K", 2), torch.float32),
+    "keypoints2d_valid": (("K",), torch.float32),
+    "keypoints3d": (("K", 3), torch.float32),
+    "keypoints3d_valid": (("K",), torch.float32),
+    "smplx_pose": ((55, 3), torch.float32),
+    "smplx_betas": ((10,), torch.float32),
+    "smplx_expression": ((10,), torch.float32),
+    "smplx_valid": ((), torch.float32),
+    "left_hand_valid": ((), torch.float32),
+    "right_hand_valid": ((), torch.float32),
+    "face_valid": ((), torch.float32),
+    "index": ((), torch.int64),
+    "bbox": ((4,), torch.float32),
+    "focal": ((2,), torch.float32),
+    "princpt": ((2,), torch.float32),
+    "crop_to_img": ((2, 3), torch.float32),
+}
+
+
+def check_wholebody_sample(sample: dict, input_size: int, hd_size: int, batched: bool = False) -> None:
+    """:func:`check_sample` for the whole-body contract :data:`WHOLEBODY_SAMPLE_SPEC` (no optional keys)."""
+    _check(sample, WHOLEBODY_SAMPLE_SPEC, {}, {"S": input_size, "H": hd_size, "K": NUM_WHOLEBODY_KEYPOINTS}, batched)
+
+
 def check_sample(sample: dict, input_size: int, batched: bool = False) -> None:
     """Raise ValueError naming the key whose shape/dtype breaks the contract (or that is missing/unknown)."""
-    sizes = {"S": input_size, "J": NUM_INPUT_JOINTS}
-    specs = {**SAMPLE_SPEC, **{k: v for k, v in OPTIONAL_KEYS.items() if k in sample}}
-    missing = set(SAMPLE_SPEC) - set(sample)
+    _check(sample, SAMPLE_SPEC, OPTIONAL_KEYS, {"S": input_size, "J": NUM_INPUT_JOINTS}, batched)
+
+
+def _check(sample: dict, spec: dict, optional: dict, sizes: dict, batched: bool) -> None:
+    specs = {**spec, **{k: v for k, v in optional.items() if k in sample}}
+    missing = set(spec) - set(sample)
     unknown = set(sample) - set(specs)
     if missing or unknown:
         raise ValueError(f"sample: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")

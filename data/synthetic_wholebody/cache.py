@@ -67,7 +67,7 @@ def ensure_split(split: str, params: WorldParams, counts: dict[str, int], seed: 
                  model_id: str, progress: bool = True, device: str = "cpu") -> Path:
     """Folder of the generated ``split`` ('train' | 'test'); renders it first if absent.
 
-    ``make_world()`` -> (WholeBodyLayer, HandSpace, body model) is only called when rendering is needed.
+    ``make_world()`` -> (WholeBodyLayer, HandSpace) is only called when rendering is needed.
     """
     if split not in ("train", "test"):
         raise ValueError(f"whole-body world split must be 'train' or 'test', got '{split}'")
@@ -77,7 +77,7 @@ def ensure_split(split: str, params: WorldParams, counts: dict[str, int], seed: 
         tmp, split, params, counts[split], seed, *make_world(), model_id, progress, device))
 
 
-def render_split(folder: Path, split: str, params: WorldParams, count: int, seed: int, layer, space, body_model,
+def render_split(folder: Path, split: str, params: WorldParams, count: int, seed: int, layer, space,
                  model_id: str, progress: bool = True, device: str = "cpu") -> dict:
     """Render ``count`` scenes into ``folder`` and write ``annotations.json``; returns its stats."""
     from tqdm import tqdm
@@ -85,7 +85,7 @@ def render_split(folder: Path, split: str, params: WorldParams, count: int, seed
     from data.synthetic_wholebody.generator import vertex_segments
 
     (folder / "images").mkdir(parents=True, exist_ok=True)
-    faces, segments = layer.faces.to(torch.long).cpu(), vertex_segments(body_model)
+    faces, segments = layer.faces.to(torch.long).cpu(), vertex_segments(layer)
     images, start = [], time.perf_counter()
     for index in tqdm(range(count), desc=f"whole-body world {split}", disable=not progress, unit="img"):
         image, annotation = generate_scene(index, split, seed, params, layer, space, faces, segments, device)

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from common.geometry.rotations import matrix_to_axis_angle
-from data.synthetic import scene
 from common.render.rasterizer import rasterize_meshes
+from data.synthetic import scene
 from data.synthetic.generator import GeneratorParams, _shade, annotate_people
 from data.synthetic.poses import sample_betas, sample_body_pose
 from data.synthetic_wholebody.layout import aim_camera, level_orientation, place_people
@@ -59,10 +59,10 @@ class WorldParams:
                                max_occlusion=1.0)
 
 
-def vertex_segments(body_model) -> np.ndarray:
+def vertex_segments(layer) -> np.ndarray:
     """(V,) SMPL joint (0..23) of each SMPL-X vertex for the SMPL world's clothing colours: argmax of the
     skinning weights, jaw/eyes -> head (15), left fingers -> L_Hand (22), right fingers -> R_Hand (23)."""
-    joint = body_model.layer.lbs_weights.argmax(1).cpu().numpy()
+    joint = layer.lbs_weights.argmax(1).cpu().numpy()
     table = np.r_[np.arange(22), [15, 15, 15], np.full(15, 22), np.full(15, 23)]
     return table[joint]
 
