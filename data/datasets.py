@@ -10,7 +10,6 @@ from typing import Any, Callable, Optional, Sequence
 
 from common.evaluation.keypoint_ap import COCO_SIGMAS, CROWDPOSE_SIGMAS
 from data.adapters.crowdpose import load_crowdpose_records
-from data.adapters.ehf import load_ehf_records
 from data.adapters.freihand import load_freihand_records
 from data.adapters.h36m import load_h36m_records
 from data.adapters.humandata import load_humandata_records
@@ -32,6 +31,7 @@ from data.records import PersonRecord
 from data.synthetic.dataset import SUBSETS as SYNTHETIC_SUBSETS
 from data.synthetic.dataset import load_synthetic_records
 from data.synthetic_wholebody.dataset import load_synthetic_wholebody_records
+from data.synthetic_wholebody.ehf_export import load_ehf_or_embedded_records
 
 Adapter = Callable[..., "list[PersonRecord]"]  # load(split, cfg, subset='' [, body_model=])
 EvaluatorBuilder = Callable[[Any, Any, Any, Optional[Sequence[Any]]], Any]  # (cfg, body_model, output_dir, records)
@@ -69,7 +69,7 @@ DATASETS: dict[str, DatasetSpec] = {
                                        needs_model="a whole-body (SMPL-X) model: its protocol compares SMPL-X meshes "
                                                    "with hands and face"),
     "3dpw": DatasetSpec(load_pw3d_records, pw3d_evaluator, subsets=tuple(PW3D_SUBSETS)),
-    "ehf": DatasetSpec(load_ehf_records, ehf_evaluator, evaluator_needs_records=True,
+    "ehf": DatasetSpec(load_ehf_or_embedded_records, ehf_evaluator, evaluator_needs_records=True,
                        needs_model="a whole-body (SMPL-X) model: its protocol compares SMPL-X meshes with hands "
                                    "and face"),
     "freihand": DatasetSpec(load_freihand_records, freihand_evaluator, evaluator_needs_records=True,

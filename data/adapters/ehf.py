@@ -170,13 +170,16 @@ def read_ehf(
     return records
 
 
-def load_ehf_records(split: str, cfg: Any, subset: str = "") -> list[PersonRecord]:
+def load_ehf_records(split: str, cfg: Any, subset: str = "",
+                     root: str | os.PathLike | None = None) -> list[PersonRecord]:
     """Registry entry (EHF is test-only; every split reads the 100 frames): ``data.roots['ehf']`` and options of
     :func:`read_ehf` from ``data.adapter_options['ehf']``. The vertex count is checked (10,475) only with the
-    official body model; with the open one the evaluator compares topologies instead."""
+    official body model; with the open one the evaluator compares topologies instead. ``root`` overrides
+    ``data.roots.ehf`` (the dataset table's adapter passes the whole-body world's export for ``embedded``:
+    data/synthetic_wholebody/ehf_export.py)."""
     from data.adapters.options import adapter_options, dataset_root
 
     opts = adapter_options(cfg, "ehf")
     opts = {k: v for k, v in opts.items() if k in ("num_vertices", "conf_threshold", "bbox_extend")}
     opts.setdefault("num_vertices", EHF_NUM_VERTICES if cfg.body_model.source == "official" else None)
-    return read_ehf(dataset_root(cfg, "ehf"), **opts)
+    return read_ehf(root if root is not None else dataset_root(cfg, "ehf"), **opts)

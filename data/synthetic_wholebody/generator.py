@@ -67,17 +67,17 @@ def vertex_segments(layer) -> np.ndarray:
     return table[joint]
 
 
-def sample_person(rng: np.random.Generator, space: HandSpace) -> dict:
+def sample_person(rng: np.random.Generator, space: HandSpace, **orientation) -> dict:
     """Body (SMPL world primitives; SMPL and SMPL-X share joints 0..21), hands, face and shape of one person.
 
     Returns pose (55,3) axis-angle with the global orientation in the LEVEL frame (row 0), betas (10,),
-    expression (10,), primitive and hand modes.
+    expression (10,), primitive and hand modes. ``orientation``: options of :func:`level_orientation`.
     """
     body, primitive = sample_body_pose(rng)
     left, left_mode = sample_hand_pose(rng, space, "left")
     right, right_mode = sample_hand_pose(rng, space, "right")
     expression, jaw = sample_face(rng)
-    orient = matrix_to_axis_angle(torch.as_tensor(level_orientation(rng))).numpy()
+    orient = matrix_to_axis_angle(torch.as_tensor(level_orientation(rng, **orientation))).numpy()
     pose = np.concatenate([orient[None], body.reshape(23, 3)[:21], jaw[None], np.zeros((2, 3)), left, right])
     return {"pose": pose, "betas": sample_betas(rng), "expression": expression, "primitive": primitive,
             "hand_modes": [left_mode, right_mode]}

@@ -18,9 +18,12 @@ SECOND_DEPTH_RATIO = (0.9, 1.4)  # second person's depth / first person's depth
 SECOND_GAP = (0.55, 1.0)  # m, lateral distance between the two people
 
 
-def level_orientation(rng: np.random.Generator, tilt_std: float = 0.04) -> np.ndarray:
-    """(3,3) body -> level-frame rotation: SMPL's Y-up/+Z-front body upright, facing the camera up to a yaw."""
-    yaw = rng.normal(0.0, FRONTAL_YAW_STD) if rng.random() < FRONTAL_PROB else rng.uniform(-math.pi, math.pi)
+def level_orientation(rng: np.random.Generator, tilt_std: float = 0.04, frontal_prob: float = FRONTAL_PROB,
+                      yaw_std: float = FRONTAL_YAW_STD) -> np.ndarray:
+    """(3,3) body -> level-frame rotation: SMPL's Y-up/+Z-front body upright, facing the camera up to a yaw
+    (N(0, yaw_std) with probability ``frontal_prob``, else uniform)."""
+    frontal = rng.random() < frontal_prob
+    yaw = rng.normal(0.0, yaw_std) if frontal else rng.uniform(-math.pi, math.pi)
     c, s = math.cos(yaw), math.sin(yaw)
     r_yaw = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
     tx, tz = rng.normal(0.0, tilt_std, 2)
