@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from common.geometry.rotations import matrix_to_axis_angle
-from common.render.rasterizer import rasterize_meshes
+from common.render.rasterizer import Fragments, rasterize_meshes
 from data.synthetic import scene
 from data.synthetic.generator import GeneratorParams, _shade, annotate_people
 from data.synthetic.poses import sample_betas, sample_body_pose
@@ -23,6 +23,7 @@ from data.synthetic_wholebody.parts import HandSpace, sample_face, sample_hand_p
 GENERATOR_VERSION = 1  # bump when the output of the same parameters changes
 SPLIT_CODES = {"train": 0, "test": 1, "ehf": 2}
 BODY25 = slice(0, 25)
+BACKGROUND_MAX_SIDE = 800  # px; larger backgrounds are drawn smaller and upsampled
 PARTS = {"left_hand": slice(25, 46), "right_hand": slice(46, 67), "face": slice(67, 137)}
 
 
@@ -133,8 +134,13 @@ def render(rng: np.random.Generator, people: list[dict], cam: scene.Camera, face
                              return_per_mesh=True)
     depth, mesh_ids = frags.fragments.depth[0].cpu().numpy(), frags.mesh_ids.cpu().numpy()
     colours = np.concatenate([scene.clothing_colours(rng, segments) for _ in people])
-    people_rgb = _shade(frags.fragments, verts_t, faces.to(device), colours, rng)
-    background = scene.background(rng, max(h, w), cam)[:h, :w]  # square texture, cropped (princpt is absolute)
+    people_rgb = np.zeros((h, w, 3))
+    ys, xs = np.nonzero(mesh_ids >= 0)  # shade only the people's bounding box (per-pixel: same result, faster)
+    box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)) if len(ys) else (slice(0, 1),) * 2
+    f = frags.fragments
+    sub = Fragments(*(t[(slice(None), *box)] for t in (f.depth, f.face_ids, f.bary, f.mask)))
+    people_rgb[box] = _shade(sub, verts_t, faces.to(device), colours, rng)
+    background = _background(rng, cam, max(h, w))[:h, :w]  # square texture, cropped (princpt is absolute)
     image = np.where((mesh_ids >= 0)[..., None], people_rgb, background) * 255.0
     image = np.clip(np.round(image + rng.normal(0.0, params.pixel_noise, image.shape)), 0, 255).astype(np.uint8)
 
@@ -143,6 +149,19 @@ def render(rng: np.random.Generator, people: list[dict], cam: scene.Camera, face
     notes = annotate_people(kps_safe, cam.focal, cam.princpt, depth, mesh_ids, frags.per_mesh.mask.cpu().numpy(),
                             params.visibility())
     return image, [_person_annotation(p, n, defined, params) for p, n in zip(people, notes)]
+
+
+def _background(rng: np.random.Generator, cam: scene.Camera, side: int) -> np.ndarray:
+    """(side, side, 3) SMPL-world background; above BACKGROUND_MAX_SIDE px drawn at a k-times lower resolution
+    (camera scaled by 1/k) and upsampled (the EHF-size export: the textures are smooth, the time is not)."""
+    k = -(-side // BACKGROUND_MAX_SIDE)
+    if k <= 1:
+        return scene.background(rng, side, cam)
+    import cv2
+
+    small = scene.Camera(cam.focal / k, cam.princpt / k, cam.height, cam.pitch)
+    return cv2.resize(scene.background(rng, -(-side // k), small), None, fx=k, fy=k,
+                      interpolation=cv2.INTER_LINEAR)[:side, :side]
 
 
 def _person_annotation(person: dict, note: dict, defined: np.ndarray, params: WorldParams) -> dict:
