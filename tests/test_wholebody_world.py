@@ -118,3 +118,18 @@ def test_dataset_entry_evaluator_scores_gt_as_zero(tiny):
     assert summary["num_evaluated"] == len(test)
     for key in ("pa_v2v_all", "pa_v2v_body", "pa_v2v_l_hand", "pa_v2v_r_hand", "pa_v2v_face", "pa_mpjpe_14"):
         assert summary[key] < 0.05, (key, summary[key])  # mm
+
+
+def test_train_loader_batches_whole_body_samples(tiny):
+    from common.config import load_config
+    from data.loader import build_train_loader
+    from data.sample import check_wholebody_sample
+    from wholebody_world_fixtures import TINY
+
+    _, world, cache, _, _ = tiny
+    cfg = load_config(None, TINY + ["data.train_sets=[synthetic_wholebody]"])
+    with using_world(cache, world):
+        loader = build_train_loader(cfg)
+    batch = next(iter(loader))
+    check_wholebody_sample(batch, cfg.data.input_size, cfg.wholebody.hd_size, batched=True)
+    assert batch["img"].shape[0] == cfg.data.batch_size and float(batch["smplx_valid"].min()) == 1.0
