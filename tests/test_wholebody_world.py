@@ -133,3 +133,10 @@ def test_train_loader_batches_whole_body_samples(tiny):
     batch = next(iter(loader))
     check_wholebody_sample(batch, cfg.data.input_size, cfg.wholebody.hd_size, batched=True)
     assert batch["img"].shape[0] == cfg.data.batch_size and float(batch["smplx_valid"].min()) == 1.0
+
+
+def test_bad_people_range_names_the_keys():
+    from common.config import ConfigError
+
+    with pytest.raises(ConfigError, match="data.wholebody_world: need 1 <= min_people <= max_people"):
+        WorldParams(min_people=3, max_people=2)

@@ -54,6 +54,13 @@ class WorldParams:
         """From ``cfg.data.wholebody_world`` (image size, people per scene); the rest keeps its defaults."""
         return cls(image_size=world_cfg.image_size, min_people=world_cfg.min_people, max_people=world_cfg.max_people)
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_people <= self.max_people:
+            from common.config import ConfigError
+
+            raise ConfigError(f"data.wholebody_world: need 1 <= min_people <= max_people, got {self.min_people}, "
+                              f"{self.max_people}")
+
     def visibility(self) -> GeneratorParams:
         """The SMPL world's annotation thresholds (visibility test; its skip flags are replaced by ours)."""
         return GeneratorParams(visibility_radius=self.visibility_radius, min_joints_inside=0.0, min_area_px=0,
