@@ -187,7 +187,8 @@ def _person_annotation(person: dict, note: dict, defined: np.ndarray, params: Wo
     valid["face"] = valid["face"] and facing
     return {
         "kept": not skip, "skip_reason": skip, "bbox": note["bbox"], "occlusion": note["occlusion"],
-        "keypoints2d": note["joints2d"], "keypoints3d": kps.tolist(), "keypoints_inside": inside.astype(int).tolist(),
+        "keypoints2d": (np.asarray(note["joints2d"]) * defined[:, None]).tolist(),  # undefined: 0
+        "keypoints3d": (kps * defined[:, None]).tolist(), "keypoints_inside": inside.astype(int).tolist(),
         "keypoints_visible": visible.astype(int).tolist(), **{f"{k}_valid": v for k, v in valid.items()},
         "smplx_pose": person["pose"].tolist(), "smplx_betas": person["betas"].tolist(),
         "smplx_expression": person["expression"].tolist(), "smplx_transl": person["transl"].tolist(),
