@@ -93,7 +93,7 @@ def test_forced_augmentation_exact_chain(tiny, aug, monkeypatch):
         # 2D: back to the original image and un-swapped, equal to the projection of the GT keypoints
         valid = s["keypoints2d_valid"].numpy()[perm] > 0
         uv_img = apply_affine(s["keypoints2d"].double().numpy(), s["crop_to_img"].double().numpy())[perm]
-        proj = gt[:, :2] / gt[:, 2:] * record.focal + record.princpt
+        proj = gt[:, :2] / np.where(record.joints3d_valid > 0, gt[:, 2], 1.0)[:, None] * record.focal + record.princpt
         assert valid.sum() > 20 and np.abs(uv_img - proj)[valid].max() < 0.05, index  # px
         # 3D: undo R3, then the mirror and the swap; add back the original pelvis
         back = s["keypoints3d"].double().numpy() @ aug_ops.inplane_rotation(aug)
