@@ -19,9 +19,10 @@ from common.evaluation.freihand_evaluator import FreiHANDEvaluator
 from common.evaluation.keypoint_ap import KeypointAPEvaluator
 from common.evaluation.mesh_evaluator import PROTOCOL_EXCLUDED, MeshEvaluator
 from common.evaluation.pw3d_evaluator import Pw3dEvaluator
+from common.evaluation.smplx_j14 import J14RegressorError, load_smplx_j14_regressor, open_smplx_j14_regressor
 from common.joint_sets import joint_names, num_joints
 from data.adapters.coco_style import read_coco_file
-from data.adapters.ehf import load_ehf_gt_vertices
+from data.adapters.ehf import EHFError, load_ehf_gt_vertices
 from data.adapters.freihand import load_freihand_split
 from data.adapters.options import adapter_options, dataset_root
 
@@ -36,13 +37,33 @@ def mesh_evaluator(cfg: Any, body_model: Any, output_dir: Path | None, records: 
 def pw3d_evaluator(cfg: Any, body_model: Any, output_dir: Path | None,
                    records: Records | None = None) -> Pw3dEvaluator:
     """3DCrowdNet protocol: H36M-17 regressor, 14 joints, gendered GT meshes when available; crop and input
-    source from ``data.adapter_options['3dpw']``; ``records`` give the per-sequence breakdown."""
-    return Pw3dEvaluator.from_config(cfg, body_model, output_dir, records, options=adapter_options(cfg, "3dpw"))
+    source from ``data.adapter_options['3dpw']``; ``records`` give the per-sequence breakdown. Whole-body models
+    (``model.family='wholebody'``): SMPL-X predictions are scored with the SMPL-X J14 regressor (FuRPE), see
+    :func:`smplx_j14_for`."""
+    return Pw3dEvaluator.from_config(cfg, body_model, output_dir, records, options=adapter_options(cfg, "3dpw"),
+                                     smplx_j14=smplx_j14_for(cfg, "3dpw"))
+
+
+def smplx_j14_for(cfg: Any, dataset: str) -> np.ndarray | None:
+    """(14, V) SMPL-X J14 regressor for a whole-body model (None for the body-only family): the file in
+    ``data.adapter_options[dataset]['smplx_j14_regressor']`` (ExPose's SMPLX_to_J14.pkl for the official
+    SMPL-X), else the open model's equivalent with the open body model; official without the file: UserError."""
+    if getattr(cfg.model, "family", "crowdnet") != "wholebody":
+        return None
+    path = adapter_options(cfg, dataset).get("smplx_j14_regressor")
+    if path:
+        return load_smplx_j14_regressor(path)
+    if cfg.body_model.source == "open":
+        return open_smplx_j14_regressor()
+    raise J14RegressorError(f"data.adapter_options['{dataset}']['smplx_j14_regressor']: not set; the official "
+                            "SMPL-X needs ExPose's SMPLX_to_J14.pkl (14 x 10475) to score whole-body predictions")
 
 
 def ehf_evaluator(cfg: Any, body_model: Any, output_dir: Path | None, records: Records) -> EHFEvaluator:
-    """Part sets: ``data.adapter_options['ehf']['part_vertex_ids']`` (file) or, for the open model, its
-    ``vertex_sets.json``; 14-joint regressor: ``...['j14_regressor']`` ((14, V) .npy) or the body model's
+    """Part sets: ``data.adapter_options['ehf']['part_vertex_ids']`` (a file, or a list of files merged, e.g.
+    ``[MANO_SMPLX_vertex_ids.pkl, SMPL-X__FLAME_vertex_ids.npy]`` for the official SMPL-X) or, for the open model,
+    its ``vertex_sets.json``; 14-joint regressor: ``...['j14_regressor']`` ((14, V) .npy, or ExPose's
+    SMPLX_to_J14.pkl) or the body model's
     H36M-17 regressor restricted to the 3DPW 14 joints (not the published LSP-14 set). GT meshes: each record's
     ``meta['mesh_gt_path']``, read on first use."""
     opts = adapter_options(cfg, "ehf")
@@ -53,14 +74,31 @@ def ehf_evaluator(cfg: Any, body_model: Any, output_dir: Path | None, records: R
         from common.open_model import ensure_open_model
 
         part_file = ensure_open_model().vertex_sets_path
-    parts = load_part_vertex_ids(part_file, num_v) if part_file else complete_parts({}, num_v)
+    parts = load_parts(part_file, num_v) if part_file else complete_parts({}, num_v)
     if opts.get("j14_regressor"):
-        regressor = torch.as_tensor(np.load(opts["j14_regressor"]), dtype=torch.float64)
+        regressor = torch.as_tensor(load_smplx_j14_regressor(opts["j14_regressor"], num_v), dtype=torch.float64)
     else:
         keep = [i for i, n in enumerate(joint_names("h36m17")) if n not in PROTOCOL_EXCLUDED]
         regressor = lambda v: body_model.regress(v.float(), "h36m17")[:, keep]  # noqa: E731
     return EHFEvaluator(lambda i: load_ehf_gt_vertices(records[i].meta["mesh_gt_path"], None), parts, regressor,
                         output_dir, cfg.test.allow_skipped, cfg.test.save_per_sample)
+
+
+def load_parts(files: str | Sequence[str], num_vertices: int | None) -> dict[str, np.ndarray]:
+    """Part vertex sets from one file or several (later files add parts; a part given twice must agree)."""
+    files = [files] if isinstance(files, (str, Path)) else list(files)
+    merged: dict[str, np.ndarray] = {}
+    for path in files:
+        try:
+            sets = load_part_vertex_ids(path, num_vertices)
+        except (FileNotFoundError, ValueError) as err:  # the message names the file
+            raise EHFError(f"data.adapter_options['ehf']['part_vertex_ids']: {err}") from None
+        for name in ("l_hand", "r_hand", "face"):
+            if name in sets:
+                if name in merged and not np.array_equal(merged[name], sets[name]):
+                    raise EHFError(f"{path}: part '{name}' differs from the one in an earlier part file")
+                merged[name] = sets[name]
+    return complete_parts(merged, num_vertices)
 
 
 def freihand_evaluator(cfg: Any, body_model: Any, output_dir: Path | None, records: Records) -> FreiHANDEvaluator:
