@@ -20,7 +20,7 @@ from typing import Iterator
 from common.open_model import pipeline
 from common.paths import cache_dir
 
-BUILDER_VERSION = 1  # bump whenever the builder's output changes for the same inputs
+BUILDER_VERSION = 2  # bump whenever the builder's output changes for the same inputs
 log = logging.getLogger(__name__)
 
 
