@@ -40,6 +40,11 @@ def pw3d_evaluator(cfg: Any, body_model: Any, output_dir: Path | None,
     source from ``data.adapter_options['3dpw']``; ``records`` give the per-sequence breakdown. Whole-body models
     (``model.family='wholebody'``): SMPL-X predictions are scored with the SMPL-X J14 regressor (FuRPE), see
     :func:`smplx_j14_for`."""
+    if getattr(body_model, "kind", "smpl") == "smplx":  # 3DPW GT is SMPL: the evaluator needs the SMPL model
+        from common.body_models import body_model_from_config
+
+        device = next(iter(body_model.buffers()), torch.empty(0)).device
+        body_model = body_model_from_config(cfg, kind="smpl").to(device)
     return Pw3dEvaluator.from_config(cfg, body_model, output_dir, records, options=adapter_options(cfg, "3dpw"),
                                      smplx_j14=smplx_j14_for(cfg, "3dpw"))
 

@@ -113,3 +113,32 @@ def test_part_files_match_the_vertex_sets(parts):
     assert mano["weights"].shape == (len(sets["right_hand"]), 16)
     assert np.allclose(mano["weights"].sum(1), 1.0)
     assert mano["shapedirs"].shape[-1] == 10 and mano["hands_components"].shape == (45, 45)
+
+
+def test_absolute_fingers_paste_with_flat_hand_mean(parts):
+    """WholeBodyLayer's convention (absolute finger rotations, no hand mean added) pastes into smplx.MANO built
+    with flat_hand_mean=True (BodyModel's MANO keeps smplx's default False: pass aa(R) - hands_mean there)."""
+    import smplx
+
+    from common.wholebody import SMPLXParams, WholeBodyLayer
+
+    model = build_body_model("smplx", source="open")
+    layer = WholeBodyLayer.from_body_model(model).double()
+    gen = torch.Generator().manual_seed(4)
+    aa = torch.zeros(2, 55, 3, dtype=torch.float64)
+    aa[:, 0] = 0.5 * torch.randn(2, 3, generator=gen, dtype=torch.float64)
+    aa[:, 40:55] = 0.4 * torch.randn(2, 15, 3, generator=gen, dtype=torch.float64)
+    betas = torch.randn(2, 10, generator=gen, dtype=torch.float64)
+    whole = layer(SMPLXParams.from_axis_angle(aa, betas, torch.zeros(2, 10, dtype=torch.float64)))
+    with contextlib.redirect_stdout(io.StringIO()):
+        flat = smplx.MANO(model_path=str(parts.mano_right), is_rhand=True, use_pca=False, flat_hand_mean=True,
+                          dtype=torch.float64)
+    hand = flat(betas=betas, global_orient=aa[:, 0], hand_pose=aa[:, 40:55].reshape(2, 45))
+    with open(parts.mano_vertex_ids, "rb") as f:
+        ids = torch.as_tensor(pickle.load(f)["right_hand"])
+    shift = whole.joints[:, 21] - hand.joints[:, 0]
+    assert (hand.vertices + shift[:, None] - whole.vertices[:, ids]).norm(dim=-1).max() < TOL_M
+    mano = build_body_model("mano", source="open").double()  # flat_hand_mean=False: subtract the file's mean
+    rel = aa[:, 40:55].reshape(2, 45) - mano.layer.hand_mean.double()
+    same = mano(aa[:, 0], rel, betas)
+    assert (same.vertices - hand.vertices).abs().max() < 1e-9

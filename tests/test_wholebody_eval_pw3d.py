@@ -105,3 +105,19 @@ def test_builder_picks_the_regressor_by_model_family(tmp_path):
     official = load_config(None, ["model.family=wholebody", "body_model.source=official"])
     with pytest.raises(J14RegressorError, match=r"data.adapter_options\['3dpw'\]\['smplx_j14_regressor'\]"):
         smplx_j14_for(official, "3dpw")
+
+
+def test_builder_with_the_whole_body_model_scores_smplx_against_smpl_gt(models, tmp_path):
+    """main/test.py hands the family's body model (SMPL-X) to the builder; 3DPW GT stays SMPL."""
+    from common.config import load_config
+    from data.evaluators import pw3d_evaluator
+
+    smpl, smplx = models
+    cfg = load_config(None, ["model.family=wholebody"])
+    ev = pw3d_evaluator(cfg, smplx, tmp_path, None)
+    assert ev.body_model.kind == "smpl" and ev.smplx_j14 is not None
+    batch = _gt_batch()
+    ev.reset(3)
+    ev.process(batch, {"vertices": _smplx_vertices(smplx, batch)})
+    summary = ev.evaluate()
+    assert summary["pa_mpjpe"] == pytest.approx(0.0, abs=0.05)

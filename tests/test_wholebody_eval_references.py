@@ -54,6 +54,30 @@ def test_references_score_above_the_gt(tmp_path):
     assert scores["mean_hands"]["pa_v2v_body"] < 0.5
 
 
+def test_references_with_the_wholebody_layer_and_smplx_params(tmp_path):
+    """The real pipeline's form: SMPLXParams (rotation matrices, absolute fingers) through WholeBodyLayer."""
+    from common.wholebody import SMPLXParams, WholeBodyLayer
+
+    layer = WholeBodyLayer.from_body_model(build_body_model("smplx", source="open")).double()
+
+    def to_params(p: dict) -> SMPLXParams:
+        aa = torch.cat([p["global_orient"], p["body_pose"], p["jaw_pose"], torch.zeros(len(p["betas"]), 6),
+                        p["left_hand_pose"], p["right_hand_pose"]], 1).double()
+        return SMPLXParams.from_axis_angle(aa, p["betas"].double(), p["expression"].double())
+
+    gt, train = to_params(_params(2, 3)), to_params(_params(40, 4))
+    transl = torch.tensor([[0.0, 0.2, 3.0]], dtype=torch.float64).expand(2, 3)
+    refs = wholebody_references(lambda p: layer(p, transl).vertices, gt, train)
+    gt_v = layer(gt, transl).vertices
+    hand = torch.as_tensor(load_part_vertex_ids(ensure_open_model().vertex_sets_path, gt_v.shape[1])["r_hand"])
+    face = torch.as_tensor(load_part_vertex_ids(ensure_open_model().vertex_sets_path, gt_v.shape[1])["face"])
+    assert (refs["mean_hands"][:, hand] - gt_v[:, hand]).norm(dim=-1).mean() > 0.002
+    assert (refs["mean_hands"][:, face] - gt_v[:, face]).abs().max() < 1e-9
+    assert (refs["neutral_face"][:, face] - gt_v[:, face]).norm(dim=-1).mean() > 0.0005
+    out = reference_params(gt, train)
+    assert isinstance(out["mean_hands"], SMPLXParams) and out["mean_hands"].right_hand_pose.shape == (2, 15, 3, 3)
+
+
 def test_mean_pose_forms_agree_and_substitution_keeps_the_body():
     gen = torch.Generator().manual_seed(2)
     aa = 0.4 * torch.randn(30, 45, generator=gen)

@@ -7,14 +7,14 @@ The body is the GT's; only one part is constant, so each reference isolates what
 - ``neutral_face``: zero expression and a closed (identity) jaw;
 - ``mean_hands_neutral_face``: both at once.
 
-Parameters are a dict in whatever form the SMPL-X layer takes; pose entries may be rotation matrices
-(..., 3, 3) or axis-angle (B, 3k): the reference keeps each entry's form. The hand mean is taken over the
-parameters as stored (so for a layer that adds a hand mean itself, ``flat_hand_mean=False``, the constant hand
-is that mean plus the mean stored offset: the same constant either way).
+Parameters are :class:`common.wholebody.SMPLXParams` (rotation matrices, absolute fingers: what
+``WholeBodyLayer`` takes) or a dict in whatever form another SMPL-X layer takes; pose entries may be rotation
+matrices (..., 3, 3) or axis-angle (B, 3k): the reference keeps each entry's form. The hand mean is the chordal
+mean of the parameters as stored (absolute finger rotations for SMPLXParams).
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import Tensor
@@ -47,34 +47,47 @@ def _identity_like(pose: Tensor) -> Tensor:
     return torch.zeros_like(pose)
 
 
-def reference_params(gt_params: Mapping[str, Tensor], train_params: Mapping[str, Tensor]) -> dict[str, dict]:
-    """{reference name: parameter dict}: the GT parameters with the constant part(s) substituted.
+def _has(params: Any, key: str) -> bool:
+    return key in params if isinstance(params, Mapping) else hasattr(params, key)
 
-    gt_params: batch of B samples (must hold the hand keys, ``jaw_pose`` and ``expression``).
-    train_params: training parameters holding at least the two hand keys (N samples each).
+
+def _get(params: Any, key: str) -> Tensor:
+    return params[key] if isinstance(params, Mapping) else getattr(params, key)
+
+
+def _with(params: Any, fields: Mapping[str, Tensor]) -> Any:
+    return {**params, **fields} if isinstance(params, Mapping) else params.replace(**fields)
+
+
+def reference_params(gt_params: Any, train_params: Any) -> dict[str, Any]:
+    """{reference name: parameters}: the GT parameters (same type) with the constant part(s) substituted.
+
+    gt_params: SMPLXParams or dict, B samples (hand poses, ``jaw_pose``, ``expression``).
+    train_params: SMPLXParams or dict holding at least the two hand poses (N samples each).
     """
-    missing = [k for k in HAND_KEYS + (JAW_KEY, EXPRESSION_KEY) if k not in gt_params]
-    missing += [f"train:{k}" for k in HAND_KEYS if k not in train_params]
+    missing = [k for k in HAND_KEYS + (JAW_KEY, EXPRESSION_KEY) if not _has(gt_params, k)]
+    missing += [f"train:{k}" for k in HAND_KEYS if not _has(train_params, k)]
     if missing:
         raise KeyError(f"wholebody references: parameters missing {missing}")
-    batch = gt_params[HAND_KEYS[0]].shape[0]
+    batch = _get(gt_params, HAND_KEYS[0]).shape[0]
     hands = {}
     for key in HAND_KEYS:
-        mean = mean_rotation_pose(torch.as_tensor(train_params[key])).to(gt_params[key].device, gt_params[key].dtype)
+        like = _get(gt_params, key)
+        mean = mean_rotation_pose(torch.as_tensor(_get(train_params, key))).to(like.device, like.dtype)
         hands[key] = mean.expand((batch,) + tuple(mean.shape)).clone()
-    face = {JAW_KEY: _identity_like(gt_params[JAW_KEY]), EXPRESSION_KEY: torch.zeros_like(gt_params[EXPRESSION_KEY])}
-    gt = dict(gt_params)
-    return {"mean_hands": {**gt, **hands}, "neutral_face": {**gt, **face},
-            "mean_hands_neutral_face": {**gt, **hands, **face}}
+    face = {JAW_KEY: _identity_like(_get(gt_params, JAW_KEY)),
+            EXPRESSION_KEY: torch.zeros_like(_get(gt_params, EXPRESSION_KEY))}
+    return {"mean_hands": _with(gt_params, hands), "neutral_face": _with(gt_params, face),
+            "mean_hands_neutral_face": _with(gt_params, {**hands, **face})}
 
 
-def wholebody_references(layer_fn: Callable[[Mapping[str, Tensor]], Tensor], gt_params: Mapping[str, Tensor],
-                         train_params: Mapping[str, Tensor]) -> dict[str, Tensor]:
+def wholebody_references(layer_fn: Callable[[Any], Tensor], gt_params: Any, train_params: Any) -> dict[str, Tensor]:
     """{reference name: (B, V, 3) SMPL-X vertices} for :data:`WHOLEBODY_REFERENCE_NAMES`.
 
-    layer_fn: parameter dict -> (B, V, 3) vertices (m, the GT's frame: e.g. the SMPL-X layer plus the GT
-    translation), the same function that turns the GT parameters into the GT mesh. Feed the result to the
-    EHF evaluator as ``preds['vertices']`` next to the GT mesh.
+    layer_fn: parameters -> (B, V, 3) vertices (m, the GT's frame), the same function that turns the GT
+    parameters into the GT mesh, e.g. ``lambda p: layer(p, transl).vertices`` with a ``WholeBodyLayer``.
+    gt_params / train_params: see :func:`reference_params`. Feed each result to the EHF evaluator as
+    ``preds['vertices']``.
     """
     with torch.no_grad():
         return {name: layer_fn(params) for name, params in reference_params(gt_params, train_params).items()}
