@@ -79,9 +79,15 @@ def ehf_evaluator(cfg: Any, body_model: Any, output_dir: Path | None, records: R
         from common.open_model import ensure_open_model
 
         part_file = ensure_open_model().vertex_sets_path
-    parts = load_parts(part_file, num_v) if part_file else complete_parts({}, num_v)
+    if not part_file:  # without them the hand and face numbers would silently be missing
+        raise EHFError("data.adapter_options['ehf']['part_vertex_ids']: not set; the official SMPL-X needs "
+                       "[MANO_SMPLX_vertex_ids.pkl, SMPL-X__FLAME_vertex_ids.npy] (smpl-x.is.tue.mpg.de)")
+    parts = load_parts(part_file, num_v)
     if opts.get("j14_regressor"):
         regressor = torch.as_tensor(load_smplx_j14_regressor(opts["j14_regressor"], num_v), dtype=torch.float64)
+    elif cfg.body_model.source != "open" and getattr(body_model, "kind", "smplx") == "smplx":
+        raise J14RegressorError("data.adapter_options['ehf']['j14_regressor']: not set; the official SMPL-X needs "
+                                "ExPose's SMPLX_to_J14.pkl (14 x 10475) for PA-MPJPE-14")
     else:
         keep = [i for i, n in enumerate(joint_names("h36m17")) if n not in PROTOCOL_EXCLUDED]
         regressor = lambda v: body_model.regress(v.float(), "h36m17")[:, keep]  # noqa: E731

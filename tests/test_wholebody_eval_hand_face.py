@@ -185,3 +185,23 @@ def head_embedding_path():
     from common.open_model.part_models import ensure_open_part_models
 
     return ensure_open_part_models().flame_embedding
+
+
+def test_ehf_builder_official_needs_the_part_and_j14_files(ehf, tmp_path):
+    from common.body_models import build_body_model
+    from common.config import load_config
+    from common.evaluation.smplx_j14 import J14RegressorError
+    from common.open_model.part_models import ensure_open_part_models
+    from data.evaluators import ehf_evaluator
+
+    root, _ = ehf
+    model = build_body_model("smplx", source="open")  # stands in for the official file (only its faces are read)
+    records = read_ehf(root, num_vertices=None)
+    base = [f"data.roots={{'ehf': '{root}'}}", "body_model.source=official", "model.family=wholebody"]
+    with pytest.raises(EHFError, match=r"\['part_vertex_ids'\]: not set.*MANO_SMPLX_vertex_ids\.pkl"):
+        ehf_evaluator(load_config(None, base), model, tmp_path, records)
+    parts = ensure_open_part_models()
+    files = f"[{parts.mano_vertex_ids}, {parts.flame_vertex_ids}]"
+    cfg = load_config(None, base + [f"data.adapter_options={{ehf: {{part_vertex_ids: {files}}}}}"])
+    with pytest.raises(J14RegressorError, match=r"\['j14_regressor'\]: not set.*SMPLX_to_J14\.pkl"):
+        ehf_evaluator(cfg, model, tmp_path, records)
