@@ -26,6 +26,7 @@ from common.config import load_config, save_config
 from common.engine import (
     DistInfo,
     RunLogger,
+    TrainingRun,
     TrainState,
     build_grad_scaler,
     build_optimizer,
@@ -210,8 +211,10 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
         logger.info(f"SEFD mode {cfg.sefd.mode}: {cfg.model.input_channels} input channels"
                     + (f", frozen teacher from {cfg.sefd.teacher_ckpt}" if teacher is not None else ""))
     model = wrap_model(parts.model, info)
-    state = fit(model, parts.train_loader, optimizer, scheduler, scaler, cfg, run_dir, info, logger, state,
-                evaluator, parts.test_loader, parts.visualize, progress)
+    training = TrainingRun(model, parts.train_loader, optimizer, scheduler, scaler, cfg, run_dir, info, logger,
+                           evaluator=evaluator, test_loader=parts.test_loader, visualize=parts.visualize,
+                           progress=progress)
+    state = fit(training, state)
     if refs is not None and state.last_eval:  # the final model next to the references, and their lines in tb
         if info.is_main:
             log_metrics(logger, reference_scalars(refs), state.iteration, "reference")
