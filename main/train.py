@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -129,7 +130,7 @@ def log_references(cfg: Any, parts: Components, run_dir: Path, info: DistInfo, l
         return None
     records = dataset_records(parts.test_loader)
     refs = evaluate_references(parts.eval_body_model, train_poses, parts.test_loader,
-                               lambda folder: build_evaluator(cfg, parts.eval_body_model, folder, records=records),
+                               partial(build_evaluator, cfg, parts.eval_body_model, records=records),
                                info.device, run_dir / "eval" / "references")
     if info.is_main:
         write_json(run_dir / "eval" / "references.json", refs)

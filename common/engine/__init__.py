@@ -12,10 +12,9 @@ from common.engine.device import DeviceError, configure_cpu_threads, resolve_dev
 from common.engine.distributed import DistInfo, cleanup_distributed, init_distributed, unwrap_model, wrap_model
 from common.engine.logger import RunLogger
 from common.engine.optim import build_grad_scaler, build_optimizer, build_scheduler, iterations_per_epoch
-from common.engine.run import TrainingRun
 from common.engine.seed import seed_everything, worker_init_fn
 from common.engine.teacher import resolve_teacher_checkpoint
-from common.engine.trainer import TrainState, evaluate, fit, train_one_epoch
+from common.engine.trainer import TrainingRun, TrainState, evaluate, fit, train_one_epoch
 
 __all__ = [
     "CheckpointError", "DeviceError", "DistInfo", "configure_cpu_threads", "RunLogger", "TrainState", "TrainingRun",

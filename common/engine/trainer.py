@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -20,8 +21,31 @@ from common.engine.distributed import DistInfo, all_reduce_mean, barrier, unwrap
 from common.engine.logger import RunLogger
 from common.engine.optim import amp_enabled, current_lr, lr_at_iteration
 from common.engine.resume import EpochProgress, epoch_batches, gather_mid_epoch, progress_from_checkpoint
-from common.engine.run import TrainingRun
 from common.engine.seed import seed_epoch, set_loader_epoch
+
+VisualizeFn = Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, np.ndarray]]
+
+
+@dataclass
+class TrainingRun:
+    """Everything :func:`fit` trains with, built once by the caller (main/train.py, tests)."""
+
+    model: nn.Module  # possibly DDP-wrapped; the core (``unwrap_model``) has ``losses``
+    train_loader: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any  # stepped after every optimizer step (common/engine/optim.py)
+    scaler: torch.amp.GradScaler
+    cfg: Any  # the whole config: ``train.*`` drives the loop, ``experiment.seed`` the RNGs; saved in checkpoints
+    run_dir: Path  # checkpoints and eval/epochNNNN/ go here (a str becomes a Path)
+    info: DistInfo
+    logger: RunLogger
+    evaluator: Any = None  # periodic evaluation needs both evaluator and test_loader
+    test_loader: Any = None
+    visualize: VisualizeFn | None = None
+    progress: bool = True  # tqdm bars (main process only)
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir)
 
 
 @dataclass
