@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -114,7 +115,7 @@ def run_test(cfg: Any, info: DistInfo, ckpt: str, out_dir: Path,
             say(f"references: not computed ({err}); set test.references=false to skip them")
             return summary
         refs = evaluate_references(eval_body, train_poses, loader,
-                                   lambda folder: build_evaluator(cfg, eval_body, folder, records=records),
+                                   partial(build_evaluator, cfg, eval_body, records=records),
                                    info.device, out_dir / "references")
         if info.is_main:
             write_json(out_dir / "references.json", refs)
