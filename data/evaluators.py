@@ -9,28 +9,28 @@ they do not need them).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
 
-from common.evaluation.ehf_evaluator import EHFEvaluator, complete_parts, load_part_vertex_ids
-from common.evaluation.freihand_evaluator import FreiHANDEvaluator
-from common.evaluation.keypoint_ap import KeypointAPEvaluator
-from common.evaluation.mesh_evaluator import PROTOCOL_EXCLUDED, MeshEvaluator
-from common.evaluation.pw3d_evaluator import Pw3dEvaluator
-from common.evaluation.smplx_j14 import J14RegressorError, load_smplx_j14_regressor, open_smplx_j14_regressor
 from common.joint_sets import joint_names, num_joints
-from data.adapters.coco_style import read_coco_file
-from data.adapters.ehf import EHFError, load_ehf_gt_vertices
-from data.adapters.freihand import load_freihand_split
 from data.adapters.options import adapter_options, dataset_root
+
+if TYPE_CHECKING:  # the builders import their evaluator and GT reader when called: the table stays cheap
+    from common.evaluation.ehf_evaluator import EHFEvaluator
+    from common.evaluation.freihand_evaluator import FreiHANDEvaluator
+    from common.evaluation.keypoint_ap import KeypointAPEvaluator
+    from common.evaluation.mesh_evaluator import MeshEvaluator
+    from common.evaluation.pw3d_evaluator import Pw3dEvaluator
 
 Records = Sequence[Any]
 
 
 def mesh_evaluator(cfg: Any, body_model: Any, output_dir: Path | None, records: Records | None = None) -> MeshEvaluator:
     """The synthetic set: MeshEvaluator from ``data.synthetic`` / ``test`` keys (records unused)."""
+    from common.evaluation.mesh_evaluator import MeshEvaluator
+
     return MeshEvaluator.from_config(cfg, body_model, output_dir)
 
 
@@ -40,6 +40,8 @@ def pw3d_evaluator(cfg: Any, body_model: Any, output_dir: Path | None,
     source from ``data.adapter_options['3dpw']``; ``records`` give the per-sequence breakdown. Whole-body models
     (``model.family='wholebody'``): SMPL-X predictions are scored with the SMPL-X J14 regressor (FuRPE), see
     :func:`smplx_j14_for`."""
+    from common.evaluation.pw3d_evaluator import Pw3dEvaluator
+
     if getattr(body_model, "kind", "smpl") == "smplx":  # 3DPW GT is SMPL: the evaluator needs the SMPL model
         from common.body_models import body_model_from_config
 
@@ -53,6 +55,8 @@ def smplx_j14_for(cfg: Any, dataset: str) -> np.ndarray | None:
     """(14, V) SMPL-X J14 regressor for a whole-body model (None for the body-only family): the file in
     ``data.adapter_options[dataset]['smplx_j14_regressor']`` (ExPose's SMPLX_to_J14.pkl for the official
     SMPL-X), else the open model's equivalent with the open body model; official without the file: UserError."""
+    from common.evaluation.smplx_j14 import J14RegressorError, load_smplx_j14_regressor, open_smplx_j14_regressor
+
     if getattr(cfg.model, "family", "crowdnet") != "wholebody":
         return None
     path = adapter_options(cfg, dataset).get("smplx_j14_regressor")
@@ -71,6 +75,11 @@ def ehf_evaluator(cfg: Any, body_model: Any, output_dir: Path | None, records: R
     SMPLX_to_J14.pkl) or the body model's
     H36M-17 regressor restricted to the 3DPW 14 joints (not the published LSP-14 set). GT meshes: each record's
     ``meta['mesh_gt_path']``, read on first use."""
+    from common.evaluation.ehf_evaluator import EHFEvaluator
+    from common.evaluation.mesh_evaluator import PROTOCOL_EXCLUDED
+    from common.evaluation.smplx_j14 import J14RegressorError, load_smplx_j14_regressor
+    from data.adapters.ehf import EHFError, load_ehf_gt_vertices
+
     opts = adapter_options(cfg, "ehf")
     records = list(records)
     num_v = int(body_model.faces.max()) + 1 if getattr(body_model, "faces", None) is not None else None
@@ -97,6 +106,9 @@ def ehf_evaluator(cfg: Any, body_model: Any, output_dir: Path | None, records: R
 
 def load_parts(files: str | Sequence[str], num_vertices: int | None) -> dict[str, np.ndarray]:
     """Part vertex sets from one file or several (later files add parts; a part given twice must agree)."""
+    from common.evaluation.ehf_evaluator import complete_parts, load_part_vertex_ids
+    from data.adapters.ehf import EHFError
+
     files = [files] if isinstance(files, (str, Path)) else list(files)
     merged: dict[str, np.ndarray] = {}
     for path in files:
@@ -115,6 +127,9 @@ def load_parts(files: str | Sequence[str], num_vertices: int | None) -> dict[str
 def freihand_evaluator(cfg: Any, body_model: Any, output_dir: Path | None, records: Records) -> FreiHANDEvaluator:
     """GT arrays of the evaluation split of ``data.roots['freihand']``; predictions under ``hand_joints`` /
     ``hand_vertices``."""
+    from common.evaluation.freihand_evaluator import FreiHANDEvaluator
+    from data.adapters.freihand import load_freihand_split
+
     split = load_freihand_split(dataset_root(cfg, "freihand"), "evaluation")
     return FreiHANDEvaluator([r.meta["index"] for r in records], split.xyz, split.verts, output_dir=output_dir,
                              allow_skipped=cfg.test.allow_skipped, save_per_sample=cfg.test.save_per_sample)
@@ -126,6 +141,8 @@ def load_keypoint_gt(path: str | Path, num_keypoints: int, area_from_bbox: bool)
     ``area_from_bbox``: OKS area = 0.53 w h of the GT box (CrowdPose GT has no ``area``; crowdposetools'
     ``use_area=False``), else the annotation's ``area`` (w h when absent).
     """
+    from data.adapters.coco_style import read_coco_file
+
     coco = read_coco_file(path, num_keypoints=num_keypoints)
     anns = []
     for image_anns in coco.anns_by_image.values():
@@ -152,6 +169,8 @@ class KeypointAP:
         self.sigmas, self.area_from_bbox = tuple(sigmas), area_from_bbox
 
     def __call__(self, cfg: Any, body_model: Any, output_dir: Path | None, records: Records) -> KeypointAPEvaluator:
+        from common.evaluation.keypoint_ap import KeypointAPEvaluator
+
         """Index order = ``records`` (the test loader's dataset); the records' input poses give ``input_ap``."""
         gt = load_keypoint_gt(dataset_root(cfg, self.name) / self.gt_file, num_joints(self.convention),
                               self.area_from_bbox)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from common.cli import run_cli
+from common.cli import cli_session
 from common.config import load_config, to_dict
 from common.engine import (
     CheckpointError,
@@ -159,7 +159,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(parse_args, run, argv)
+    args = parse_args(argv)
+    with cli_session() as status:
+        status.code = run(args) or 0
+    return status.code
 
 
 if __name__ == "__main__":
