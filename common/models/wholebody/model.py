@@ -6,7 +6,8 @@ H = wholebody.hd_size, V vertices):
     joints (B, 55, 3); keypoints3d (B, 137, 3) OpenPose-137; keypoints2d (B, 137, 2) body-crop px,
     px = (s (X_xy + t) + 1) / 2 * S; params (SMPLXParams, final); camera (B, 3) decoded (s, tx, ty);
     body_params (SMPLXParams) / body_vertices (B, V, 3): the body network before the merge; body_stages: the
-    341-d vectors after every IEF stage; left_hand_box / right_hand_box / head_box (B, 4) xyxy in img_hd px;
+    341-d vectors after every IEF stage; body_keypoints2d (B, 137, 2) body-crop px of the body network (the crops
+    are placed around these); left_hand_box / right_hand_box / head_box (B, 4) xyxy in img_hd px;
     left_hand_affine / right_hand_affine / head_affine (B, 2, 3) crop px -> img_hd px (the left hand's is
     mirrored); and where the part network ran: left_hand_camera / right_hand_camera / head_camera (B, 3) and
     left_hand_crop_keypoints2d / right_hand_crop_keypoints2d (B, 21, 2) / head_crop_keypoints2d (B, |HEAD_IDS|, 2)
@@ -160,8 +161,10 @@ class WholeBodyModel(nn.Module):
             body, camera = body_vector_to_params(body_stages[-1])
             body_out = self.layer(body)
             rotations = global_rotations(body)
-            boxes = self._boxes(weak_perspective(body_out.keypoints, camera))
+            body_kp = weak_perspective(body_out.keypoints, camera)
+            boxes = self._boxes(body_kp)
         preds = {"body_stages": body_stages, "body_params": body, "body_vertices": body_out.vertices,
+                 "body_keypoints2d": units_to_px(body_kp, self.input_size),
                  "camera": camera, "left_hand_box": boxes["left_hand"], "right_hand_box": boxes["right_hand"],
                  "head_box": boxes["head"]}
         affines = {"left_hand": box_affines(boxes["left_hand"], self.hand_crop_size, mirror=True),
