@@ -182,6 +182,13 @@ def body_model_from_config(cfg, kind: str = "smpl") -> BodyModel:
                             extra_regressor_path=bm.extra_regressor_path or None)
 
 
+def family_body_model(cfg) -> BodyModel:
+    """The body model ``model.family`` regresses (SMPL for crowdnet, SMPL-X for wholebody), from ``cfg.body_model``."""
+    from common.config.plan import ExperimentPlan
+
+    return body_model_from_config(cfg, kind=ExperimentPlan.from_config(cfg).body_model_kind)
+
+
 def gendered_gt_models(cfg: Any, device: Any = None) -> dict[str, Any]:
     """{'male', 'female'}: official gendered SMPL models of ``cfg.body_model`` (``smpl_path`` file or folder).
 

@@ -42,35 +42,43 @@ class DatasetSpec:
             the loader's records; they are loaded once with the adapter when it has none).
         subsets: named values of ``data.test_subset`` the adapter understands (empty: the dataset has none; 3DPW
             also takes sequence lists, checked by its adapter).
-        needs_model: the model the protocol needs when the SMPL body regressors cannot serve it ('' = SMPL).
+        families: the model families (``model.family``) its evaluation protocol can score; ``why_families``
+            says why the others cannot (shown in the error).
     """
 
     adapter: Adapter
     evaluator: EvaluatorBuilder | None = None
     evaluator_needs_records: bool = False
     subsets: tuple[str, ...] = ()
-    needs_model: str = ""
+    families: tuple[str, ...] = ("crowdnet", "wholebody")
+    why_families: str = ""
     adapter_takes_body_model: bool = False
 
 
+# keypoint AP scores the SMPL regressor's projected joints (whole-body keypoints are not wired to it yet)
+_SMPL_KEYPOINTS = {"families": ("crowdnet",), "why_families": "keypoint AP is wired to the SMPL regressor's joints"}
+
 DATASETS: dict[str, DatasetSpec] = {
     "synthetic": DatasetSpec(load_synthetic_records, mesh_evaluator, subsets=tuple(s for s in SYNTHETIC_SUBSETS if s),
-                             adapter_takes_body_model=True),
+                             adapter_takes_body_model=True, families=("crowdnet",),
+                             why_families="its protocol compares SMPL meshes (the whole-body world is "
+                                          "'synthetic_wholebody')"),
     "3dpw": DatasetSpec(load_pw3d_records, pw3d_evaluator, subsets=tuple(PW3D_SUBSETS)),
-    "ehf": DatasetSpec(load_ehf_records, ehf_evaluator, evaluator_needs_records=True,
-                       needs_model="a whole-body (SMPL-X) model: its protocol compares SMPL-X meshes with hands "
-                                   "and face"),
+    "ehf": DatasetSpec(load_ehf_records, ehf_evaluator, evaluator_needs_records=True, families=("wholebody",),
+                       why_families="its protocol compares SMPL-X meshes with hands and face"),
     "freihand": DatasetSpec(load_freihand_records, freihand_evaluator, evaluator_needs_records=True,
-                            needs_model="a hand (MANO) model: its protocol compares MANO hand joints and vertices"),
+                            families=("wholebody",),
+                            why_families="its protocol compares MANO hand joints and vertices (the whole-body "
+                                         "model's hand network)"),
     "crowdpose": DatasetSpec(load_crowdpose_records, KeypointAP("crowdpose", "annotations/crowdpose_test.json",
                                                                 "crowdpose14", CROWDPOSE_SIGMAS, True),
-                             evaluator_needs_records=True),
+                             evaluator_needs_records=True, **_SMPL_KEYPOINTS),
     "ochuman": DatasetSpec(load_ochuman_records, KeypointAP("ochuman", "ochuman_coco_format_test_range_0.00_1.00.json",
                                                             "coco17", COCO_SIGMAS, False),
-                           evaluator_needs_records=True),
+                           evaluator_needs_records=True, **_SMPL_KEYPOINTS),
     "mscoco": DatasetSpec(load_mscoco_records, KeypointAP("mscoco", "annotations/person_keypoints_val2017.json",
                                                           "coco17", COCO_SIGMAS, False),
-                          evaluator_needs_records=True),
+                          evaluator_needs_records=True, **_SMPL_KEYPOINTS),
     "mpii": DatasetSpec(load_mpii_records),
     "h36m": DatasetSpec(load_h36m_records),
     "muco": DatasetSpec(load_muco_records),

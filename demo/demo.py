@@ -53,11 +53,11 @@ def load_model(cfg, ckpt: str | None, device):
     """The network of the experiment plan (the same builder as main/test.py) on ``device`` in eval mode, with
     ``ckpt`` (ours or official) loaded. Edge channels (Canny / RCF) are computed by the model from the crop;
     the SMPL edge sources need GT bodies of every person, which a demo image does not have."""
-    from common.body_models import body_model_from_config
+    from common.body_models import family_body_model
     from common.engine import load_model_weights
     from common.models.build import build_experiment_model
 
-    model = build_experiment_model(cfg, body_model_from_config(cfg, kind="smpl"), training=False)
+    model = build_experiment_model(cfg, family_body_model(cfg), training=False)
     if ckpt:
         meta = load_model_weights(ckpt, model)
         print(f"loaded {ckpt} (epoch {meta.get('epoch', '?')})")

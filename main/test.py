@@ -44,14 +44,14 @@ def build_test_components(cfg: Any, info: DistInfo) -> tuple[torch.nn.Module, An
     The model follows ``sefd.mode`` without a teacher: a SEFD student is evaluated on the edge channel it was
     trained with (Canny / RCF computed from the crop, or the mapper's SMPL map), a teacher on its GT edge.
     """
-    from common.body_models import body_model_from_config
+    from common.body_models import family_body_model
     from common.models.build import build_experiment_model
     from data.loader import build_test_loader
 
     # the loader first: dataset errors (missing root, bad subset, truncated file) surface before the model is built
-    loader = build_test_loader(cfg, info.rank, info.world_size, body_model=body_model_from_config(cfg, kind="smpl"))
-    model = build_experiment_model(cfg, body_model_from_config(cfg, kind="smpl"), training=False).to(info.device)
-    eval_body = body_model_from_config(cfg, kind="smpl").to(info.device)
+    loader = build_test_loader(cfg, info.rank, info.world_size, body_model=family_body_model(cfg))
+    model = build_experiment_model(cfg, family_body_model(cfg), training=False).to(info.device)
+    eval_body = family_body_model(cfg).to(info.device)
     return model, eval_body, loader
 
 
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     from data.registry import check_dataset_names
 
     check_dataset_names(cfg)
-    check_model_can_evaluate(cfg.data.test_set)
+    check_model_can_evaluate(cfg)
     ckpt = cfg.test.ckpt
     if ckpt and not Path(ckpt).is_file():
         raise FileNotFoundError(f"{ckpt}: checkpoint not found (--ckpt)")

@@ -98,15 +98,15 @@ def build_components(cfg: Any, info: DistInfo) -> Components:
     The model follows ``sefd.mode`` (``common/models/build.py: build_experiment_model``); a SEFD student is a
     DistillationWrapper whose frozen teacher stays outside its parameters, state_dict (checkpoints) and DDP.
     """
-    from common.body_models import body_model_from_config
+    from common.body_models import family_body_model
     from common.engine import resolve_teacher_checkpoint
     from common.models.build import build_experiment_model
     from data.loader import build_test_loader, build_train_loader
 
-    model = build_experiment_model(cfg, body_model_from_config(cfg, kind="smpl"), training=True,
+    model = build_experiment_model(cfg, family_body_model(cfg), training=True,
                                    teacher_path=resolve_teacher_checkpoint(cfg)).to(info.device)
-    data_body = body_model_from_config(cfg, kind="smpl")  # CPU copy for the loaders' workers
-    eval_body = body_model_from_config(cfg, kind="smpl").to(info.device)
+    data_body = family_body_model(cfg)  # CPU copy for the loaders' workers
+    eval_body = family_body_model(cfg).to(info.device)
     train_loader = build_train_loader(cfg, info.rank, info.world_size, body_model=data_body)
     test_loader = (build_test_loader(cfg, info.rank, info.world_size, body_model=data_body)
                    if cfg.train.eval_every > 0 else None)
@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> None:
 
     check_dataset_names(cfg)
     if cfg.train.eval_every > 0:
-        check_model_can_evaluate(cfg.data.test_set)
+        check_model_can_evaluate(cfg)
     info = init_distributed(cfg.experiment.device)
     try:
         train(cfg, info)

@@ -45,6 +45,17 @@ class SyntheticCfg:
 
 
 @dataclass(frozen=True)
+class WholeBodyWorldCfg:
+    num_train_images: int = 400  # whole-body synthetic training images (every visible person is a sample)
+    num_test_images: int = 50  # whole-body synthetic test images
+    image_size: int = 512  # square side of a rendered image (px); people are large so hands and faces are visible
+    min_people: int = 1  # fewest people per scene
+    max_people: int = 2  # most people per scene
+    seed: int = 4321  # generator seed; the cache key includes every wholebody_world.* key
+    ehf_frames: int = 100  # frames of the EHF-format export (data.roots.ehf=embedded), 1600x1200 like EHF
+
+
+@dataclass(frozen=True)
 class DataCfg:
     train_sets: tuple[str, ...] = ("synthetic",)  # dataset names for training (see data.registry)
     train_weights: tuple[float, ...] = ()  # per-dataset sampling weights; empty = 3DCrowdNet 3D/2D 50/50 scheme
@@ -65,6 +76,7 @@ class DataCfg:
     batch_size: int = 8  # training batch size per process
     num_workers: int = 2  # data-loader worker processes per training process
     synthetic: SyntheticCfg = field(default_factory=SyntheticCfg)  # the embedded synthetic world
+    wholebody_world: WholeBodyWorldCfg = field(default_factory=WholeBodyWorldCfg)  # the embedded whole-body world
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,13 @@ RANGES: dict[str, Interval] = {
     "data.synthetic.max_people": AT_LEAST_ONE,
     "data.synthetic.seed": Interval(0, 2 ** 32 - 1),
     "data.synthetic.occlusion_strata": PROBABILITY,  # each edge
+    "data.wholebody_world.num_train_images": AT_LEAST_ONE,
+    "data.wholebody_world.num_test_images": AT_LEAST_ONE,
+    "data.wholebody_world.image_size": Interval(64),
+    "data.wholebody_world.min_people": AT_LEAST_ONE,
+    "data.wholebody_world.max_people": AT_LEAST_ONE,
+    "data.wholebody_world.seed": Interval(0, 2 ** 32 - 1),
+    "data.wholebody_world.ehf_frames": Interval(1, 100),
     "data.train_weights": NON_NEGATIVE,  # each weight
     "data.input_size": Interval(32),
     "data.bbox_enlarge": POSITIVE,
