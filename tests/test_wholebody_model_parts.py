@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from wholebody_model_fixtures import H, S, make_batch, open_layer, tiny_model
 
 from common.errors import UserError
 from common.geometry.rotations import axis_angle_to_matrix
@@ -12,10 +11,17 @@ from common.models.wholebody import parts
 from common.models.wholebody.crops import apply_affines, box_affines, invert_affines, sample_crops
 from common.models.wholebody.kinematics import SMPLX_PARENTS_23, global_rotations
 from common.models.wholebody.mean_init import load_wholebody_mean_params, write_wholebody_mean_params
-from common.models.wholebody.param_vector import (BODY_LAYOUT, body_vector_to_params, inverse_softplus,
-                                                  params_to_body_vector, units_to_px, weak_perspective)
+from common.models.wholebody.param_vector import (
+    BODY_LAYOUT,
+    body_vector_to_params,
+    inverse_softplus,
+    params_to_body_vector,
+    units_to_px,
+    weak_perspective,
+)
 from common.wholebody.layout import HEAD_IDS, LEFT_HAND, RIGHT_HAND
 from common.wholebody.params import SMPLXParams, mirror_rotmats
+from wholebody_model_fixtures import H, S, make_batch, open_layer, tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -189,7 +189,8 @@ class WholeBodyModel(nn.Module):
                boxes: dict, affines: dict, preds: dict) -> tuple[dict, dict]:
         """Both hands in one pass of the hand network (2B crops: mirrored left, then right)."""
         with record_function("crop_sampler"):
-            crops = sample_crops(img_hd.float(), torch.cat([affines["left_hand"], affines["right_hand"]]),
+            hd = img_hd.float()
+            crops = sample_crops(torch.cat([hd, hd]), torch.cat([affines["left_hand"], affines["right_hand"]]),
                                  self.hand_crop_size)
         inits = [parts.hand_init(body, joints, rotations, camera, boxes[f"{side}_hand"], self.hd_size, side)
                  for side in ("left", "right")]
