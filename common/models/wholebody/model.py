@@ -35,9 +35,13 @@ from common.models.wholebody.param_vector import (
     weak_perspective,
 )
 from common.wholebody.layout import HEAD_IDS, LEFT_HAND, RIGHT_HAND
-from common.wholebody.params import SMPLXParams
 
 _WHERE = "common/models/wholebody/model.py"
+
+
+def _fp32(like: Tensor):
+    """Autocast off on ``like``'s device: geometry runs in float32 under AMP."""
+    return torch.autocast(like.device.type, enabled=False)
 
 
 class WholeBodyModel(nn.Module):
@@ -131,7 +135,7 @@ class WholeBodyModel(nn.Module):
         if isinstance(init, dict):
             init = hand_dict_to_vector(init)
         stages, feature = self.hand_net(images, init)
-        return dict(hand_vector_to_dict(stages[-1]), feature=feature, stages=stages)
+        return dict(hand_vector_to_dict(stages[-1].float()), feature=feature, stages=stages)
 
     def head_forward(self, images: Tensor, init: Tensor | dict | None = None) -> dict[str, Tensor]:
         """Head network alone on head crops (B, 3, h, h) in [0, 1]. Returns head_pose (B, 3, 3) global,
@@ -141,7 +145,7 @@ class WholeBodyModel(nn.Module):
         if isinstance(init, dict):
             init = head_dict_to_vector(init)
         stages, feature = self.head_net(images, init)
-        return dict(head_vector_to_dict(stages[-1]), feature=feature, stages=stages)
+        return dict(head_vector_to_dict(stages[-1].float()), feature=feature, stages=stages)
 
     def _check_batch(self, batch: dict) -> None:
         s, h = self.input_size, self.hd_size
@@ -154,72 +158,80 @@ class WholeBodyModel(nn.Module):
                                  f"{side}) ({'data.input_size' if key == 'img' else 'wholebody.hd_size'})")
 
     def forward(self, batch: dict) -> dict:
-        """batch (img, img_hd) -> predictions (module docstring)."""
+        """batch (img, img_hd) -> predictions (module docstring).
+
+        The networks run under whatever autocast the caller set; decoding, SMPL-X, boxes, the crop sampler and
+        the merge run in float32 (half-precision rotations and skinning cost centimetres).
+        """
         self._check_batch(batch)
+        img = batch["img"].float()
         with record_function("body_net"):
-            body_stages, _ = self.body_net(batch["img"].float())
-            body, camera = body_vector_to_params(body_stages[-1])
+            body_stages, _ = self.body_net(img)
+        with _fp32(img), record_function("body_geometry"):
+            body, camera = body_vector_to_params(body_stages[-1].float())
             body_out = self.layer(body)
             rotations = global_rotations(body)
             body_kp = weak_perspective(body_out.keypoints, camera)
             boxes = self._boxes(body_kp)
+            affines = {"left_hand": box_affines(boxes["left_hand"], self.hand_crop_size, mirror=True),
+                       "right_hand": box_affines(boxes["right_hand"], self.hand_crop_size),
+                       "head": box_affines(boxes["head"], self.head_crop_size)}
         preds = {"body_stages": body_stages, "body_params": body, "body_vertices": body_out.vertices,
                  "body_keypoints2d": units_to_px(body_kp, self.input_size),
                  "camera": camera, "left_hand_box": boxes["left_hand"], "right_hand_box": boxes["right_hand"],
                  "head_box": boxes["head"]}
-        affines = {"left_hand": box_affines(boxes["left_hand"], self.hand_crop_size, mirror=True),
-                   "right_hand": box_affines(boxes["right_hand"], self.hand_crop_size),
-                   "head": box_affines(boxes["head"], self.head_crop_size)}
         preds.update({f"{k}_affine": v for k, v in affines.items()})
+        start = (body, body_out.joints, rotations, camera, boxes)
         left = right = head = None
         if self.hand_net is not None:
-            left, right = self._hands(batch["img_hd"], body, body_out.joints, rotations, camera, boxes, affines,
-                                      preds)
+            left, right = self._hands(batch["img_hd"], start, affines, preds)
         if self.head_net is not None:
-            head = self._head(batch["img_hd"], body, body_out.joints, rotations, camera, boxes, affines, preds)
-        final = parts.merge(body, rotations, left, right, head)
-        with record_function("merge"):
+            head = self._head(batch["img_hd"], start, affines, preds)
+        with _fp32(img), record_function("merge"):
+            final = parts.merge(body, rotations, left, right, head)
             out = self.layer(final)
-        preds.update(vertices=out.vertices, joints=out.joints, keypoints3d=out.keypoints, params=final,
-                     keypoints2d=units_to_px(weak_perspective(out.keypoints, camera), self.input_size))
-        self._part_keypoints(out, body, rotations, head, preds)
+            preds.update(vertices=out.vertices, joints=out.joints, keypoints3d=out.keypoints, params=final,
+                         keypoints2d=units_to_px(weak_perspective(out.keypoints, camera), self.input_size))
+            self._part_keypoints(out, rotations, head, preds)
         return preds
 
-    def _hands(self, img_hd: Tensor, body: SMPLXParams, joints: Tensor, rotations: list[Tensor], camera: Tensor,
-               boxes: dict, affines: dict, preds: dict) -> tuple[dict, dict]:
+    def _hands(self, img_hd: Tensor, start: tuple, affines: dict, preds: dict) -> tuple[dict, dict]:
         """Both hands in one pass of the hand network (2B crops: mirrored left, then right)."""
-        with record_function("crop_sampler"):
+        body, joints, rotations, camera, boxes = start
+        with _fp32(img_hd), record_function("crop_sampler"):
             hd = img_hd.float()
             crops = sample_crops(torch.cat([hd, hd]), torch.cat([affines["left_hand"], affines["right_hand"]]),
                                  self.hand_crop_size)
-        inits = [parts.hand_init(body, joints, rotations, camera, boxes[f"{side}_hand"], self.hd_size, side)
-                 for side in ("left", "right")]
-        init = torch.cat([hand_dict_to_vector(i) for i in inits])
+            inits = [parts.hand_init(body, joints, rotations, camera, boxes[f"{side}_hand"], self.hd_size, side)
+                     for side in ("left", "right")]
+            init = torch.cat([hand_dict_to_vector(i) for i in inits])
         with record_function("hand_net"):
-            out = self.hand_forward(crops, init)
-        b = body.batch_size
-        left = parts.unmirror_hand({k: v[:b] for k, v in out.items() if k != "stages"})
-        right = {k: v[b:] for k, v in out.items() if k != "stages"}
+            stages, feature = self.hand_net(crops, init)
+        with _fp32(img_hd):
+            out = hand_vector_to_dict(stages[-1].float())
+            b = body.batch_size
+            left = parts.unmirror_hand({k: v[:b] for k, v in out.items()})
+            right = {k: v[b:] for k, v in out.items()}
         preds.update(left_hand_camera=left["camera"], right_hand_camera=right["camera"])
         if self.keep_crops:
             preds.update(left_hand_crop=crops[:b], right_hand_crop=crops[b:])
         return left, right
 
-    def _head(self, img_hd: Tensor, body: SMPLXParams, joints: Tensor, rotations: list[Tensor], camera: Tensor,
-              boxes: dict, affines: dict, preds: dict) -> dict:
-        with record_function("crop_sampler"):
+    def _head(self, img_hd: Tensor, start: tuple, affines: dict, preds: dict) -> dict:
+        body, joints, rotations, camera, boxes = start
+        with _fp32(img_hd), record_function("crop_sampler"):
             crops = sample_crops(img_hd.float(), affines["head"], self.head_crop_size)
-        init = head_dict_to_vector(parts.head_init(body, joints, rotations, camera, boxes["head"], self.hd_size))
+            init = head_dict_to_vector(parts.head_init(body, joints, rotations, camera, boxes["head"], self.hd_size))
         with record_function("head_net"):
-            out = self.head_forward(crops, init)
-        preds["head_camera"] = out["camera"]
-        preds["head_pose"] = out["head_pose"]
+            stages, _ = self.head_net(crops, init)
+        with _fp32(img_hd):
+            out = head_vector_to_dict(stages[-1].float())
+        preds.update(head_camera=out["camera"], head_pose=out["head_pose"])
         if self.keep_crops:
             preds["head_crop"] = crops
         return out
 
-    def _part_keypoints(self, out, body: SMPLXParams, rotations: list[Tensor], head: dict | None,
-                        preds: dict) -> None:
+    def _part_keypoints(self, out, rotations: list[Tensor], head: dict | None, preds: dict) -> None:
         """The part networks' keypoints projected into their own crops (crop px), from the final mesh."""
         kp, joints, hs = out.keypoints, out.joints, self.hand_crop_size
         if "left_hand_camera" in preds:
@@ -234,7 +246,7 @@ class WholeBodyModel(nn.Module):
 
     def losses(self, batch: dict, preds: dict) -> dict[str, Tensor]:
         """Every weighted term (common/models/wholebody/losses.py); the trainer sums them."""
-        with record_function("losses"):
+        with _fp32(preds["camera"]), record_function("losses"):
             return wholebody_losses(batch, preds, self.loss_weights, self.layer.keypoints_valid, self.input_size,
                                     self.hd_size, self.hand_crop_size, self.head_crop_size,
                                     hand_net=self.hand_net is not None,
