@@ -125,3 +125,28 @@ def test_left_hand_mirroring_twice_is_identity(model):
         model.keep_crops = False
     plain = sample_crops(batch["img_hd"], box_affines(preds["left_hand_box"], 32), 32)
     torch.testing.assert_close(preds["left_hand_crop"], plain.flip(-1))
+
+
+def test_hand_and_head_networks_alone(model):
+    """The FreiHAND / NoW paths: a part network on crops alone, from its mean start or a given one."""
+    imgs = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        hand = model.hand_forward(imgs)
+        head = model.head_forward(imgs)
+        again = model.hand_forward(imgs, init={k: hand[k] for k in ("wrist", "hand_pose", "betas", "camera")})
+    shapes = {"wrist": (3, 3, 3), "hand_pose": (3, 15, 3, 3), "betas": (3, 10), "camera": (3, 3), "feature": (3, 512)}
+    assert {k: tuple(hand[k].shape) for k in shapes} == shapes
+    shapes = {"head_pose": (3, 3, 3), "jaw_pose": (3, 3, 3), "expression": (3, 10), "camera": (3, 3)}
+    assert {k: tuple(head[k].shape) for k in shapes} == shapes and "betas" not in head
+    assert len(hand["stages"]) == 3 and not torch.allclose(again["camera"], hand["camera"])
+    assert float(hand["camera"][:, 0].min()) > 0  # softplus scale
+
+
+def test_ief_keeps_float32_parameters_under_autocast():
+    from common.models.wholebody.ief import IEFRegressor
+
+    ief = IEFRegressor(8, 5, hidden=16, stages=3, dropout=0.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        stages = ief(torch.rand(2, 8), torch.ones(5))
+    assert len(stages) == 3 and all(s.dtype == torch.float32 for s in stages)
+    torch.testing.assert_close(stages[0], torch.ones(2, 5), atol=0.05, rtol=0)  # near-zero last layer: starts at init

@@ -30,10 +30,12 @@ class IEFRegressor(nn.Module):
 
     def forward(self, feature: Tensor, init: Tensor) -> list[Tensor]:
         """feature (B, F), init (B, P) or (P,) -> the parameters after every stage, a list of ``stages`` (B, P)."""
-        params = init.expand(feature.shape[0], self.param_dim).to(feature.dtype)
+        # the running parameters stay float32 under autocast (only the MLP runs in half precision)
+        params = init.expand(feature.shape[0], self.param_dim).float()
+        feature = feature.float()
         out = []
         for _ in range(self.stages):
-            params = params + self.mlp(torch.cat([feature, params], dim=1))
+            params = params + self.mlp(torch.cat([feature, params], dim=1)).float()
             out.append(params)
         return out
 
