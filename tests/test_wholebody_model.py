@@ -157,3 +157,28 @@ def test_overfitting_a_few_samples_drives_the_parameter_losses_down():
         opt.step()
     last = param_loss(model.losses(batch, model(batch)))
     assert last < 0.25 * first, (first, last)
+
+
+def test_from_config_and_the_part_network_switches():
+    """``from_config`` reads model.* / data.input_size / wholebody.*; with the head network off the jaw and
+    expression are the body network's and no head term is computed."""
+    from common.config.loader import load_config
+    from common.models.wholebody import WholeBodyModel
+    from wholebody_model_fixtures import open_layer
+
+    cfg = load_config(None, ["model.family=wholebody", "model.backbone=resnet18", f"data.input_size={S}",
+                             f"wholebody.hd_size={H}", f"wholebody.hand_crop_size={CROP}", "wholebody.ief_hidden=64",
+                             f"wholebody.head_crop_size={CROP}", "wholebody.use_head_net=false",
+                             "wholebody.loss.hand_pose=2.5"])
+    torch.manual_seed(4)
+    model = WholeBodyModel.from_config(cfg, open_layer()).eval()
+    assert model.head_net is None and model.hand_net is not None and model.loss_weights.hand_pose == 2.5
+    assert model.hand_crop_size == CROP and model.input_size == S and model.body_net.regressor.mlp[0].out_features == 64
+    batch = make_batch(model, batch=1, seed=12)
+    preds = model(batch)
+    torch.testing.assert_close(preds["params"].jaw_pose, preds["body_params"].jaw_pose)
+    torch.testing.assert_close(preds["params"].expression, preds["body_params"].expression)
+    assert not torch.allclose(preds["params"].right_hand_pose, preds["body_params"].right_hand_pose)
+    losses = model.losses(batch, preds)
+    assert "head_crop_keypoints2d" not in losses and "body_jaw_pose" not in losses and "jaw_pose" in losses
+    assert "hand_crop_keypoints2d" in losses and "body_hand_pose" in losses
