@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from common.models.wholebody import WholeBodyLossWeights
+from common.config.loader import load_config
+from common.models.wholebody import WholeBodyLossWeights, WholeBodyModel
 from common.models.wholebody.crops import apply_affines, invert_affines
 from common.wholebody.layout import FACE_LANDMARKS, RIGHT_HAND
-from wholebody_model_fixtures import CROP, H, S, make_batch, tiny_model
+from wholebody_model_fixtures import CROP, H, S, make_batch, open_layer, tiny_model
 
 ALL_ON = WholeBodyLossWeights(shape_prior=0.2, keypoints3d=1.0)
 PARAM_TERMS = ("global_orient", "body_pose", "wrist_pose", "hand_pose", "body_hand_pose", "jaw_pose",
@@ -162,10 +163,6 @@ def test_overfitting_a_few_samples_drives_the_parameter_losses_down():
 def test_from_config_and_the_part_network_switches():
     """``from_config`` reads model.* / data.input_size / wholebody.*; with the head network off the jaw and
     expression are the body network's and no head term is computed."""
-    from common.config.loader import load_config
-    from common.models.wholebody import WholeBodyModel
-    from wholebody_model_fixtures import open_layer
-
     cfg = load_config(None, ["model.family=wholebody", "model.backbone=resnet18", f"data.input_size={S}",
                              f"wholebody.hd_size={H}", f"wholebody.hand_crop_size={CROP}", "wholebody.ief_hidden=64",
                              f"wholebody.head_crop_size={CROP}", "wholebody.use_head_net=false",
