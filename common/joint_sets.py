@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from common.openpose137 import OPENPOSE137_NAMES
+from common.openpose137 import FINGERS, OPENPOSE137_NAMES
 
 SMPL24 = (
     "Pelvis", "L_Hip", "R_Hip", "Spine1", "L_Knee", "R_Knee", "Spine2", "L_Ankle", "R_Ankle", "Spine3",
@@ -95,6 +95,16 @@ SKELETONS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 SKELETONS["3dpw_smpl24"] = SKELETONS["smpl24"]
+_BODY25_BONES = (
+    ("Nose", "Neck"), ("Neck", "Pelvis"), ("Nose", "L_Eye"), ("Nose", "R_Eye"), ("L_Eye", "L_Ear"),
+    ("R_Eye", "R_Ear"), ("L_Ankle", "L_Heel"), ("L_Ankle", "L_BigToe"), ("L_BigToe", "L_SmallToe"),
+    ("R_Ankle", "R_Heel"), ("R_Ankle", "R_BigToe"), ("R_BigToe", "R_SmallToe"),
+) + tuple((f"{s}_{a}", f"{s}_{b}") for s in "LR" for a, b in (
+    ("Hip", "Knee"), ("Knee", "Ankle"), ("Shoulder", "Elbow"), ("Elbow", "Wrist"))) + (
+    ("Neck", "L_Shoulder"), ("Neck", "R_Shoulder"), ("Pelvis", "L_Hip"), ("Pelvis", "R_Hip"))
+_HAND_BONES = tuple((f"{s}_{a}", f"{s}_{b}") for s in "LR" for finger in FINGERS for a, b in zip(
+    ("Hand_Wrist", f"{finger}1", f"{finger}2", f"{finger}3"), (f"{finger}1", f"{finger}2", f"{finger}3", f"{finger}4")))
+SKELETONS["openpose137"] = _BODY25_BONES + _HAND_BONES  # face points are drawn as dots
 SKELETONS["crowdnet30"] = SKELETONS["smpl24"] + (
     ("Head", "Nose"), ("Nose", "L_Eye"), ("Nose", "R_Eye"), ("L_Eye", "L_Ear"), ("R_Eye", "R_Ear"),
     ("Head", "Head_top"),

@@ -114,17 +114,15 @@ def build_dataset(name: str, split: str, cfg, train: bool, body_model=None, subs
     return RecordDataset(records, mapper, name)
 
 
-def check_model_can_evaluate(test_set: str, model_kind: str = "smpl") -> None:
-    """Raise ConfigError (one line) when ``test_set`` needs a model the project does not have.
-
-    Every model of the project regresses SMPL bodies (``model_kind='smpl'``); EHF and FreiHAND are evaluated
-    through their evaluators directly until whole-body / hand models exist.
-    """
-    needs = DATASETS[test_set].needs_model if test_set in DATASETS else ""
-    if model_kind == "smpl" and needs:
-        raise ConfigError(f"data.test_set={test_set}: this test set needs {needs}; the project has only SMPL body "
-                          f"models (3DCrowdNet / SEFD) so far, so '{test_set}' cannot be evaluated with main/test.py "
-                          "yet")
+def check_model_can_evaluate(cfg: Any) -> None:
+    """Raise ConfigError (one line) when ``data.test_set``'s protocol cannot score the ``model.family`` model."""
+    name, family = cfg.data.test_set, cfg.model.family
+    spec = DATASETS.get(name)
+    if spec is None or family in spec.families:
+        return
+    why = f" ({spec.why_families})" if spec.why_families else ""
+    raise ConfigError(f"data.test_set={name}: cannot evaluate a model.family={family} model{why}; it evaluates "
+                      f"model.family={' | '.join(spec.families)}")
 
 
 def build_evaluator(cfg: Any, body_model: Any, output_dir: str | Path | None,

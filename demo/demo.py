@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from common.cli import run_cli
+from common.cli import cli_session
 from common.config import ConfigError, ExperimentPlan, config_from_dict, load_config
 from common.errors import UserError, ensure_output_dir, writing
 from common.render.demo_outputs import draw_inputs, save_png, write_meshes
@@ -53,11 +53,11 @@ def load_model(cfg, ckpt: str | None, device):
     """The network of the experiment plan (the same builder as main/test.py) on ``device`` in eval mode, with
     ``ckpt`` (ours or official) loaded. Edge channels (Canny / RCF) are computed by the model from the crop;
     the SMPL edge sources need GT bodies of every person, which a demo image does not have."""
-    from common.body_models import body_model_from_config
+    from common.body_models import family_body_model
     from common.engine import load_model_weights
     from common.models.build import build_experiment_model
 
-    model = build_experiment_model(cfg, body_model_from_config(cfg, kind="smpl"), training=False)
+    model = build_experiment_model(cfg, family_body_model(cfg), training=False)
     if ckpt:
         meta = load_model_weights(ckpt, model)
         print(f"loaded {ckpt} (epoch {meta.get('epoch', '?')})")
@@ -143,13 +143,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(parse_args, run_demo_quietly, argv, log_level=None)
-
-
-def run_demo_quietly(args: argparse.Namespace) -> int:
-    """:func:`run_demo` as a CLI body (exit code 0; errors are handled by ``run_cli``)."""
-    run_demo(args)
-    return 0
+    args = parse_args(argv)
+    with cli_session(log_level=None) as status:
+        run_demo(args)
+    return status.code
 
 
 if __name__ == "__main__":

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 
-from common.cli import run_cli
+from common.cli import cli_session
 from common.config import load_config, to_dict
 from common.engine import (
     CheckpointError,
@@ -44,14 +45,14 @@ def build_test_components(cfg: Any, info: DistInfo) -> tuple[torch.nn.Module, An
     The model follows ``sefd.mode`` without a teacher: a SEFD student is evaluated on the edge channel it was
     trained with (Canny / RCF computed from the crop, or the mapper's SMPL map), a teacher on its GT edge.
     """
-    from common.body_models import body_model_from_config
+    from common.body_models import family_body_model
     from common.models.build import build_experiment_model
     from data.loader import build_test_loader
 
     # the loader first: dataset errors (missing root, bad subset, truncated file) surface before the model is built
-    loader = build_test_loader(cfg, info.rank, info.world_size, body_model=body_model_from_config(cfg, kind="smpl"))
-    model = build_experiment_model(cfg, body_model_from_config(cfg, kind="smpl"), training=False).to(info.device)
-    eval_body = body_model_from_config(cfg, kind="smpl").to(info.device)
+    loader = build_test_loader(cfg, info.rank, info.world_size, body_model=family_body_model(cfg))
+    model = build_experiment_model(cfg, family_body_model(cfg), training=False).to(info.device)
+    eval_body = family_body_model(cfg).to(info.device)
     return model, eval_body, loader
 
 
@@ -114,7 +115,7 @@ def run_test(cfg: Any, info: DistInfo, ckpt: str, out_dir: Path,
             say(f"references: not computed ({err}); set test.references=false to skip them")
             return summary
         refs = evaluate_references(eval_body, train_poses, loader,
-                                   lambda folder: build_evaluator(cfg, eval_body, folder, records=records),
+                                   partial(build_evaluator, cfg, eval_body, records=records),
                                    info.device, out_dir / "references")
         if info.is_main:
             write_json(out_dir / "references.json", refs)
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     from data.registry import check_dataset_names
 
     check_dataset_names(cfg)
-    check_model_can_evaluate(cfg.data.test_set)
+    check_model_can_evaluate(cfg)
     ckpt = cfg.test.ckpt
     if ckpt and not Path(ckpt).is_file():
         raise FileNotFoundError(f"{ckpt}: checkpoint not found (--ckpt)")
@@ -158,7 +159,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(parse_args, run, argv)
+    args = parse_args(argv)
+    with cli_session() as status:
+        status.code = run(args) or 0
+    return status.code
 
 
 if __name__ == "__main__":

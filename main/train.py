@@ -15,17 +15,19 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from common.cli import run_cli
+from common.cli import cli_session
 from common.config import load_config, save_config
 from common.engine import (
     DistInfo,
     RunLogger,
+    TrainingRun,
     TrainState,
     build_grad_scaler,
     build_optimizer,
@@ -98,15 +100,15 @@ def build_components(cfg: Any, info: DistInfo) -> Components:
     The model follows ``sefd.mode`` (``common/models/build.py: build_experiment_model``); a SEFD student is a
     DistillationWrapper whose frozen teacher stays outside its parameters, state_dict (checkpoints) and DDP.
     """
-    from common.body_models import body_model_from_config
+    from common.body_models import family_body_model
     from common.engine import resolve_teacher_checkpoint
     from common.models.build import build_experiment_model
     from data.loader import build_test_loader, build_train_loader
 
-    model = build_experiment_model(cfg, body_model_from_config(cfg, kind="smpl"), training=True,
+    model = build_experiment_model(cfg, family_body_model(cfg), training=True,
                                    teacher_path=resolve_teacher_checkpoint(cfg)).to(info.device)
-    data_body = body_model_from_config(cfg, kind="smpl")  # CPU copy for the loaders' workers
-    eval_body = body_model_from_config(cfg, kind="smpl").to(info.device)
+    data_body = family_body_model(cfg)  # CPU copy for the loaders' workers
+    eval_body = family_body_model(cfg).to(info.device)
     train_loader = build_train_loader(cfg, info.rank, info.world_size, body_model=data_body)
     test_loader = (build_test_loader(cfg, info.rank, info.world_size, body_model=data_body)
                    if cfg.train.eval_every > 0 else None)
@@ -128,7 +130,7 @@ def log_references(cfg: Any, parts: Components, run_dir: Path, info: DistInfo, l
         return None
     records = dataset_records(parts.test_loader)
     refs = evaluate_references(parts.eval_body_model, train_poses, parts.test_loader,
-                               lambda folder: build_evaluator(cfg, parts.eval_body_model, folder, records=records),
+                               partial(build_evaluator, cfg, parts.eval_body_model, records=records),
                                info.device, run_dir / "eval" / "references")
     if info.is_main:
         write_json(run_dir / "eval" / "references.json", refs)
@@ -210,8 +212,10 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
         logger.info(f"SEFD mode {cfg.sefd.mode}: {cfg.model.input_channels} input channels"
                     + (f", frozen teacher from {cfg.sefd.teacher_ckpt}" if teacher is not None else ""))
     model = wrap_model(parts.model, info)
-    state = fit(model, parts.train_loader, optimizer, scheduler, scaler, cfg, run_dir, info, logger, state,
-                evaluator, parts.test_loader, parts.visualize, progress)
+    training = TrainingRun(model, parts.train_loader, optimizer, scheduler, scaler, cfg, run_dir, info, logger,
+                           evaluator=evaluator, test_loader=parts.test_loader, visualize=parts.visualize,
+                           progress=progress)
+    state = fit(training, state)
     if refs is not None and state.last_eval:  # the final model next to the references, and their lines in tb
         if info.is_main:
             log_metrics(logger, reference_scalars(refs), state.iteration, "reference")
@@ -244,7 +248,7 @@ def run(args: argparse.Namespace) -> None:
 
     check_dataset_names(cfg)
     if cfg.train.eval_every > 0:
-        check_model_can_evaluate(cfg.data.test_set)
+        check_model_can_evaluate(cfg)
     info = init_distributed(cfg.experiment.device)
     try:
         train(cfg, info)
@@ -253,7 +257,10 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(parse_args, run, argv)
+    args = parse_args(argv)
+    with cli_session() as status:
+        status.code = run(args) or 0
+    return status.code
 
 
 if __name__ == "__main__":

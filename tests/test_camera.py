@@ -86,3 +86,16 @@ def test_warp_crop_pixel_convention():
     m = bbox_to_affine((8.0, 6.0), (4.0, 4.0), 0.0, (4, 4))
     crop = warp_crop(image, m, (4, 4))
     assert crop[1, 1] == pytest.approx(1.0) and crop.sum() == pytest.approx(1.0)
+
+
+def test_weak_perspective_equals_a_far_pinhole_camera_at_the_root_depth():
+    from common.geometry.camera import perspective_project, weak_perspective_project, weak_perspective_translation
+
+    cam = torch.tensor([[0.9, 0.1, -0.2], [1.2, 0.0, 0.3]])
+    flat = torch.randn(2, 6, 3) * 0.3
+    flat[..., 2] = 0  # points at the root's depth: exact
+    wp = weak_perspective_project(flat, cam, 256)
+    assert torch.allclose(wp[0, :1], (0.9 * (flat[0, :1, :2] + cam[0, 1:]) + 1) * 128)
+    pin = perspective_project(flat + weak_perspective_translation(cam, 5000.0, 256)[:, None],
+                              torch.tensor([5000.0, 5000.0]), torch.tensor([128.0, 128.0]))
+    assert torch.allclose(wp, pin, atol=1e-3)

@@ -113,3 +113,13 @@ def test_graph_constants_derive_from_the_joint_sets():
     assert GRAPH15_SKELETON == ((0, 1), (1, 3), (3, 5), (0, 2), (2, 4), (4, 6), (0, 7), (7, 8), (7, 9), (9, 11),
                                 (11, 13), (7, 10), (10, 12), (12, 14))
     assert GRAPH15_FLIP_PAIRS == ((1, 2), (3, 4), (5, 6), (9, 10), (11, 12), (13, 14))
+
+
+def test_openpose137_skeleton_connects_body_and_every_finger():
+    from common.joint_sets import joint_names, skeleton
+
+    names = joint_names("openpose137")
+    bones = skeleton("openpose137")
+    assert len(bones) == 24 + 2 * 20
+    assert (names.index("L_Hand_Wrist"), names.index("L_Thumb1")) in bones
+    assert (names.index("R_Pinky3"), names.index("R_Pinky4")) in bones

@@ -104,8 +104,6 @@ def test_flipped_params_give_the_mirrored_skeleton(smplx_model):
     joints = (rel(out, out.joints) * mirror)[:, torch.as_tensor(SMPLX_FLIP.copy())]
     assert (rel(flipped, flipped.joints) - joints).norm(dim=-1).max() < 0.005  # m
     valid = layer.keypoints_valid > 0
-    # Known open-model defect (NOTES.md): the upper-lid landmark 44 sits ~3 cm deeper than its mirror 37.
-    valid[[OPENPOSE137_NAMES.index("R_Face37"), OPENPOSE137_NAMES.index("L_Face37")]] = False
     kp = (rel(out, out.keypoints) * mirror)[:, torch.as_tensor(OPENPOSE137_FLIP.copy())]
     assert (rel(flipped, flipped.keypoints) - kp)[:, valid].norm(dim=-1).max() < 0.01  # m (nose vertex: 7 mm)
 

@@ -81,6 +81,11 @@ class ExperimentPlan:
                    test_edge_maps=tuple(maps), model_edge=model_edge, edge_wrapper=edge_wrapper,
                    teacher_in_training=student)
 
+    @property
+    def body_model_kind(self) -> str:
+        """The body model the family regresses and its data/evaluators use: ``smpl`` | ``smplx``."""
+        return "smplx" if self.family == "wholebody" else "smpl"
+
     def edge_maps(self, train: bool) -> dict[str, str]:
         """{sample key: edge kind} the mapper must produce (empty: the sample carries no edge map)."""
         return dict(self.train_edge_maps if train else self.test_edge_maps)

@@ -95,3 +95,23 @@ def crowdnet_virtual_camera(
     """
     h, w = input_size
     return (float(focal[0]), float(focal[1])), (w / 2.0, h / 2.0)
+
+
+def weak_perspective_project(points: Tensor, camera: Tensor, crop_size: float) -> Tensor:
+    """ExPose/HMR weak perspective: (B, N, 3) points + camera (B, 3) = (scale s, tx, ty) -> (B, N, 2) crop px.
+
+    Normalised crop coordinates are ``s * (X_xy + t)`` in [-1, 1]; pixels are ``(c + 1) / 2 * crop_size``.
+    """
+    norm = camera[:, None, :1] * (points[..., :2] + camera[:, None, 1:])
+    return (norm + 1.0) * (crop_size / 2.0)
+
+
+def weak_perspective_translation(camera: Tensor, focal: float, crop_size: float) -> Tensor:
+    """(B, 3) translation that makes a pinhole camera (``focal`` px, principal point at the crop centre) project
+    points near the root like :func:`weak_perspective_project`: (tx, ty, 2 f / (crop_size s)).
+
+    Exact for points at the root's depth; the demo renders whole-body meshes with it (f = 5000 px makes the
+    depth range of a body negligible next to the camera distance, as HMR/SPIN do).
+    """
+    depth = 2.0 * focal / (crop_size * camera[:, :1].clamp(min=1e-6))
+    return torch.cat([camera[:, 1:], depth], 1)

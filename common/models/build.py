@@ -35,10 +35,15 @@ def build_experiment_model(cfg, body_model: nn.Module, training: bool = True,
       file; entry points resolve a run folder with ``common.engine.resolve_teacher_checkpoint``).
 
     Every variant's ``state_dict()`` is the regressor's, so checkpoints load across them.
+
+    ``model.family=wholebody``: the ExPose-style whole-body model (common/models/wholebody/) around
+    ``body_model`` (an SMPL-X :class:`~common.body_models.BodyModel`, ``plan.body_model_kind``).
     """
     from common.models.sefd import DistillationWrapper, EdgeInputModel, build_edge_fn, build_teacher
 
     plan = ExperimentPlan.from_config(cfg)
+    if plan.family == "wholebody":
+        return build_wholebody_model(cfg, body_model)
     kind = plan.model_kind(training)
     if kind == "regressor":
         return build_model(cfg, body_model)
@@ -48,3 +53,14 @@ def build_experiment_model(cfg, body_model: nn.Module, training: bool = True,
         return EdgeInputModel(regressor, edge_fn)
     teacher = build_teacher(cfg, teacher_path)  # TeacherCheckpointError (a UserError) for an unusable file
     return DistillationWrapper.from_config(cfg, regressor, teacher, edge_fn=edge_fn)
+
+
+def build_wholebody_model(cfg, body_model: nn.Module) -> nn.Module:
+    """The whole-body model of ``cfg.model`` / ``cfg.wholebody`` on the SMPL-X ``body_model``."""
+    from common.models.wholebody.model import WholeBodyModel
+    from common.wholebody.layer import WholeBodyLayer
+
+    kind = getattr(body_model, "kind", None)
+    if kind != "smplx":
+        raise ValueError(f"model.family=wholebody needs an SMPL-X body model, got {kind!r}")
+    return WholeBodyModel.from_config(cfg, WholeBodyLayer.from_body_model(body_model))

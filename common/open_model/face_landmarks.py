@@ -81,15 +81,34 @@ def _eye(view: FrontView, is_eyeball_face: np.ndarray, eyeball_vertices: np.ndar
     vis = pts[(idx >= 0) & is_eyeball_face[np.maximum(idx, 0)]]
     outer_x = vis[:, 0].max() if lateral > 0 else vis[:, 0].min()
     inner_x = vis[:, 0].min() if lateral > 0 else vis[:, 0].max()
-    margin = 0.0005  # place lid points just outside the opening, on the lid skin
+    margin = 0.0005  # place the corners just outside the opening
     out = {"outer": np.array([outer_x + lateral * margin, vis[np.abs(vis[:, 0] - outer_x) < 0.0015, 1].mean()]),
            "inner": np.array([inner_x - lateral * margin, vis[np.abs(vis[:, 0] - inner_x) < 0.0015, 1].mean()])}
     for name, t in (("a", 1 / 3), ("b", 2 / 3)):  # a: nearer the outer corner
         x = outer_x + t * (inner_x - outer_x)
         col = vis[np.abs(vis[:, 0] - x) < 0.0008, 1]
-        out[f"upper_{name}"] = np.array([x, col.max() + margin])
-        out[f"lower_{name}"] = np.array([x, col.min() - margin])
+        out[f"upper_{name}"] = _lid_point(view, is_eyeball_face, x, col.max(), +1.0)
+        out[f"lower_{name}"] = _lid_point(view, is_eyeball_face, x, col.min(), -1.0)
     return out
+
+
+def _lid_point(view: FrontView, is_eyeball_face: np.ndarray, x: float, edge_y: float, direction: float,
+               step: float = 0.00025, limit: float = 0.006) -> np.ndarray:
+    """The lid point above (direction +1) / below (-1) the eye opening's edge at column x.
+
+    Moving outward from the last eyeball-visible height, the first point whose front-most surface is skin lying
+    no deeper than 4 mm behind the eyeball's visible surface is on the lid. A fixed offset is not enough: on a
+    coarse grid it can fall in the opening where the front-most skin is the socket behind the eyeball (open
+    model v1 put two upper-lid landmarks ~3 cm deep that way).
+    """
+    _, _, eye_z = view.hit(np.array([[x, edge_y]]))
+    front_z = float(eye_z[0]) if np.isfinite(eye_z[0]) else -np.inf
+    for k in range(1, int(limit / step) + 1):
+        y = edge_y + direction * k * step
+        idx, _, z = view.hit(np.array([[x, y]]))
+        if idx[0] >= 0 and not is_eyeball_face[idx[0]] and z[0] >= front_z - 0.004:
+            return np.array([x, y])
+    raise ValueError(f"no lid skin within {limit * 1000:.0f} mm of the eye opening at x={x:.4f}")
 
 
 def _peak_y(view: FrontView, x: float, y0: float, y1: float, field: np.ndarray) -> float:
