@@ -38,8 +38,8 @@ def _layer_keypoints(layer, pose, betas, expression, transl=None) -> np.ndarray:
 
 def _mirror_asymmetry(layer) -> np.ndarray:
     """(137,) m: how far each keypoint of the rest model is from the mirror image of its twin. The open model is
-    not exactly symmetric (its nose vertex sits 4 mm off the midline and face landmark 37 (right upper eyelid)
-    3 cm deeper than its twin 44), so a flipped person's keypoints differ from the mirrored ones by about this."""
+    not exactly symmetric (its nose vertex sits 4 mm off the midline), so a flipped person's keypoints differ from
+    the mirrored ones by about this."""
     kp = _layer_keypoints(layer, np.zeros((55, 3)), np.zeros(10), np.zeros(10))
     mirrored = kp * [-1.0, 1.0, 1.0]
     return np.linalg.norm(mirrored[flip_permutation("openpose137")] - kp, axis=1)
