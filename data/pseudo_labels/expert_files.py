@@ -147,8 +147,8 @@ def read_deca_output(path: str | os.PathLike, index: int = 0) -> dict[str, np.nd
         if index >= len(exp):
             raise PseudoLabelError(f"{where}: key 'exp' has no row {index} (shape {tuple(exp.shape)})")
         exp = exp[index]
-    return {"pose": _sample(data["pose"], index, (6,), where, "pose"), "exp": check_array(exp, (exp.size,), where, "exp"),
-            "feature": _feature(data, where)}
+    return {"pose": _sample(data["pose"], index, (6,), where, "pose"),
+            "exp": check_array(exp, (exp.size,), where, "exp"), "feature": _feature(data, where)}
 
 
 def pseudo_label_from_expert_files(spin: str | os.PathLike | None = None, frankmocap: str | os.PathLike | None = None,

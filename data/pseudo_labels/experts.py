@@ -8,7 +8,8 @@
   ``flat_hand_mean=False``); our convention is absolute, so the mean of the expert's model file is added in
   axis-angle, exactly as smplx adds it (``hand_mean``; zeros for an expert that already predicts absolute
   fingers). The saved left hand is already mirrored back to the left-hand frame and so is relative to the left
-  mean. A hand is dropped when any absolute component reaches 3.15 rad (:func:`~data.pseudo_labels.label.hand_label_ok`).
+  mean. A hand is dropped when any absolute component reaches 3.15 rad
+  (:func:`~data.pseudo_labels.label.hand_label_ok`).
 - Face (DECA, FLAME): ``pose`` (6,) = [neck/global 3, jaw 3] -> jaw = the last 3; ``exp`` (50,) -> SMPL-X
   expression = the first 10 (FLAME's and SMPL-X's expression spaces share their leading components).
 """
