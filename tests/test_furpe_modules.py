@@ -46,7 +46,8 @@ def test_release_weight_reproduces_the_release_scale():
     ours = release_equivalent_weight(512) * masked_kl_batchmean(student, target, torch.ones(4, dtype=torch.bool))
     assert torch.allclose(ours, release, rtol=1e-5)
     default = ExpertFeatureDistiller()
-    assert default.projections["body"][2].out_features == 2048 and default.projections["left_hand"][2].out_features == 512
+    assert default.projections["body"][2].out_features == 2048
+    assert default.projections["left_hand"][2].out_features == 512
     assert default.projections["face"][0].in_features == 1024
 
 
