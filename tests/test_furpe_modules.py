@@ -57,7 +57,7 @@ def test_uncertainty_weights_learn_and_are_exposed():
         weighting.log_vars.copy_(torch.tensor([0.5, -0.2, 0.1]))
     losses = {"body": torch.tensor(2.0), "face": torch.tensor(3.0)}  # no hand term in this batch
     total = weighting(losses)
-    assert math.isclose(float(total), math.exp(-0.5) * 2 + 0.5 + math.exp(-0.1) * 3 + 0.1, rel_tol=1e-6)
+    assert math.isclose(float(total.detach()), math.exp(-0.5) * 2 + 0.5 + math.exp(-0.1) * 3 + 0.1, rel_tol=1e-6)
     opt = torch.optim.SGD(weighting.parameters(), lr=0.1)
     total.backward()
     opt.step()

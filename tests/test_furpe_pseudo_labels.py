@@ -117,6 +117,8 @@ def test_furpe_label_file_as_released(tmp_path):
     (lambda d: d["expression"].__setitem__((0, 3), np.nan), "expression"),
     (lambda d: d.update(flame_shape=np.zeros(100)), "flame_shape"),
     (lambda d: d.pop("global_orient"), "global_orient"),
+    (lambda d: d.pop("expression"), "expression"),
+    (lambda d: d.update(save_feature_body=torch.zeros(1, 1000)), "save_feature_body"),
 ])
 def test_bad_furpe_label_names_the_file_and_key(tmp_path, change, key):
     d = furpe_dict()
@@ -170,3 +172,16 @@ def test_loader_counts_and_logs_missing_labels(tmp_path, caplog):
     records, labels, counts = load_pseudo_label_records(images, tmp_path / "labels", tmp_path / "kp")
     assert len(records) == len(labels) == 1 and records[0].pose2d_input.shape == (137, 2)
     assert records[0].meta["part_valid"]["body"] is True
+
+
+def test_hand_means_from_the_layer_are_the_files_mean():
+    from common.body_models import build_body_model
+    from common.geometry.rotations import axis_angle_to_matrix
+    from common.wholebody.layer import WholeBodyLayer
+    from data.pseudo_labels.experts import hand_means_from_layer
+
+    layer = WholeBodyLayer.from_body_model(build_body_model("smplx", source="open"))
+    means = hand_means_from_layer(layer)
+    for side in ("left", "right"):
+        rot = axis_angle_to_matrix(torch.as_tensor(means[side]).reshape(15, 3))
+        assert torch.allclose(rot, layer.hands_mean_rotmats(side), atol=1e-6)

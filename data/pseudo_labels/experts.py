@@ -38,6 +38,14 @@ def aa_to_rotmat(aa: np.ndarray) -> np.ndarray:
     return axis_angle_to_matrix(torch.as_tensor(np.asarray(aa, np.float64))).numpy().astype(np.float32)
 
 
+def hand_means_from_layer(layer) -> dict[str, np.ndarray]:
+    """side -> (45,) the hand mean of a :class:`~common.wholebody.layer.WholeBodyLayer`'s model file. For
+    FrankMocap outputs this must be the layer of the model the expert was trained with (the official SMPL-X
+    file), not the open model: the fingers are relative to that file's mean."""
+    return {side: getattr(layer, f"{side}_hand_mean_aa").detach().cpu().numpy().astype(np.float32).reshape(45)
+            for side in SIDES}
+
+
 def body_from_smpl(smpl_pose_aa: np.ndarray, where: str = "", key: str = "pose") -> np.ndarray:
     """SMPL pose (24, 3) or (72,) axis-angle -> (22, 3) SMPL-X global orient + 21 body joints."""
     return check_array(smpl_pose_aa, (24, 3), where, key)[:22].copy()

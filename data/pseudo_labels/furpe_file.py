@@ -18,7 +18,14 @@ from collections.abc import Mapping
 import numpy as np
 
 from data.pseudo_labels.expert_files import load_dict_file
-from data.pseudo_labels.label import PseudoLabel, check_array, check_keys, hand_label_ok, to_numpy
+from data.pseudo_labels.label import (
+    PseudoLabel,
+    PseudoLabelError,
+    check_array,
+    check_keys,
+    hand_label_ok,
+    to_numpy,
+)
 
 FURPE_KEYS = frozenset({"global_orient", "body_pose", "betas", "jaw_pose", "expression", "left_hand_pose",
                         "right_hand_pose", "save_feature_body", "save_feature_face", "save_feature_left_hand",
@@ -46,7 +53,9 @@ def read_furpe_label(path: str | os.PathLike, hand_mean: Mapping[str, np.ndarray
     expression = np.zeros(10, np.float32)
     if "jaw_pose" in data:  # the release: a face label exactly when DECA's output was stored
         pose[22] = check_array(data["jaw_pose"], (3,), where, "jaw_pose")
-        expression = check_array(data.get("expression", np.zeros(10)), (10,), where, "expression")
+        if "expression" not in data:
+            raise PseudoLabelError(f"{where}: key 'expression' is missing (the file has 'jaw_pose')")
+        expression = check_array(data["expression"], (10,), where, "expression")
         valid["face"] = True
     for side, rows in (("left", slice(25, 40)), ("right", slice(40, 55))):
         key = f"{side}_hand_pose"
