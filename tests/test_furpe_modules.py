@@ -23,7 +23,7 @@ def test_projection_mlps_train_and_the_kl_is_batchmean():
     assert set(before) == {f"projections.{p}.{i}.{w}" for p in dims for i in (0, 2) for w in ("weight", "bias")}
     feats = student_head(torch.randn(5, 8))
     student = {"body": feats[:, :32], "face": feats[:, 32:]}
-    expert = {"body": torch.randn(5, 24), "face": torch.randn(5, 24)}
+    expert = {"body": torch.randn(5, 24), "face": torch.full((5, 24), float("nan"))}  # no face feature: NaN
     valid = {"body": torch.tensor([1, 1, 0, 1, 0]).bool(), "face": torch.zeros(5, dtype=torch.bool)}
     out = distiller(student, expert, valid)
     # body: 2 x batchmean KL over the three valid samples; face: no valid sample -> 0

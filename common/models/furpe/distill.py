@@ -35,13 +35,16 @@ def projection_mlp(expert_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
 
 
 def masked_kl_batchmean(student: Tensor, target_logits: Tensor, valid: Tensor, temperature: float = 1.0) -> Tensor:
-    """KL(softmax(target/T) || softmax(student/T)) per sample ((B, D) logits), averaged over ``valid`` (B,)
-    samples; 0 (still part of the graph) when none is valid. Computed in float32."""
-    log_q = F.log_softmax(student.float() / temperature, dim=-1)
-    log_p = F.log_softmax(target_logits.float() / temperature, dim=-1)
-    per_sample = (log_p.exp() * (log_p - log_q)).sum(-1)  # (B,)
-    mask = valid.to(per_sample.dtype).reshape(-1)
-    return (per_sample * mask).sum() / mask.sum().clamp(min=1.0)
+    """KL(softmax(target/T) || softmax(student/T)) per sample ((B, D) logits), averaged over the ``valid`` (B,)
+    samples; 0 (still part of the graph) when none is valid. Invalid rows are indexed out before any arithmetic,
+    so a placeholder (zeros, even NaN) there reaches neither the value nor the gradients. Computed in float32."""
+    mask = valid.bool().reshape(-1)
+    s, t = student[mask].float(), target_logits[mask].float()
+    if s.shape[0] == 0:
+        return s.sum()  # 0, connected to the graph
+    log_q = F.log_softmax(s / temperature, dim=-1)
+    log_p = F.log_softmax(t / temperature, dim=-1)
+    return (log_p.exp() * (log_p - log_q)).sum(-1).mean()
 
 
 class ExpertFeatureDistiller(nn.Module):
@@ -76,8 +79,9 @@ class ExpertFeatureDistiller(nn.Module):
         for part, mlp in self.projections.items():
             if part not in student or part not in expert or part not in valid:
                 continue
-            target = mlp(expert[part].to(mlp[0].weight.dtype))
-            kl = masked_kl_batchmean(student[part], target, valid[part], self.temperature)
+            mask = valid[part].bool().reshape(-1)
+            target = mlp(expert[part][mask].to(mlp[0].weight.dtype))  # invalid rows never enter the MLP
+            kl = masked_kl_batchmean(student[part][mask], target, mask[mask], self.temperature)
             out[part] = self.weights[part] * self.temperature ** 2 * kl
         out["total"] = sum(out.values()) if out else torch.zeros((), device=next(self.parameters()).device)
         return out

@@ -24,7 +24,10 @@ def ema_momentum(step: int, total_steps: int, base: float = 0.996) -> float:
 
 
 class EMATeacher:
-    """Keeps ``module``, a frozen copy of ``student``; call :meth:`update` after each optimizer step."""
+    """Keeps ``module``, a frozen copy of ``student``; call :meth:`update` after each optimizer step.
+
+    Pass the bare student (not a DDP wrapper: parameter names must match). ``total_steps`` K is the number of
+    optimizer steps of the run (tau reaches 1 there)."""
 
     def __init__(self, student: nn.Module, total_steps: int, base_momentum: float = 0.996):
         if not 0.0 <= base_momentum <= 1.0:
