@@ -145,6 +145,11 @@ def test_bad_expert_outputs(tmp_path):
     np.save(tmp_path / "opdict.npy", {"verts": np.zeros((5023, 3)), "landmarks2d": np.zeros((68, 2))})
     with pytest.raises(PseudoLabelError, match="opdict.npy.*'exp'.*codedict"):
         read_deca_output(tmp_path / "opdict.npy")
+    from scipy.io import savemat
+
+    savemat(tmp_path / "codes.mat", {"pose": np.arange(6.0)[None], "exp": np.ones((1, 50)), "cam": np.ones((1, 3))})
+    out = read_deca_output(tmp_path / "codes.mat")
+    assert out["pose"].tolist() == [0, 1, 2, 3, 4, 5] and out["exp"].shape == (50,)
     np.save(tmp_path / "deca.npy", {"pose": np.full((1, 6), np.nan), "exp": np.zeros((1, 50))})
     with pytest.raises(PseudoLabelError, match="deca.npy.*'pose'.*NaN"):
         read_deca_output(tmp_path / "deca.npy")

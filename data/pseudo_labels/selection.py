@@ -36,7 +36,7 @@ def zero_low_confidence(keypoints: np.ndarray, body: float = 0.1, hand: float = 
     thresholds = np.empty(137, np.float32)
     thresholds[BODY], thresholds[FACE] = body, face
     thresholds[LEFT_HAND] = thresholds[RIGHT_HAND] = hand
-    conf[conf < thresholds] = 0.0
+    conf[(conf < thresholds) | (conf < 0)] = 0.0
     return out
 
 
