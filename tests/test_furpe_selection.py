@@ -102,6 +102,10 @@ def test_keep_fraction_and_fitted_camera():
     assert max(np.nanmax(v) for v in part_reprojection_errors(kp3, det).values()) < 1e-9
     with pytest.raises(ValueError, match="keypoints3d"):
         select_labels(labels, keep_fraction={"face": 0.5})
+    with pytest.raises(ValueError, match="keep_fraction.*'face'"):
+        select_labels(labels, kp3, keep_fraction={"face": 1.5})
+    with pytest.raises(ValueError, match="max_error.*'hands'"):
+        select_labels(labels, kp3, max_error={"hands": 0.1})
 
 
 def test_label_keypoints_through_the_layer_reproject_onto_their_own_projection():

@@ -104,9 +104,40 @@ def select_labels(labels: Sequence[PseudoLabel], keypoints3d: np.ndarray | None 
     ``<part>_few_points``, ``<part>_error`` (parts failing the gate; ``body_error`` drops the image),
     ``images_kept``.
     """
-    th = {"body": 0.1, "hand": 0.2, "face": 0.4, **(thresholds or {})}
+    for name, table in (("max_error", max_error or {}), ("keep_fraction", keep_fraction or {})):
+        for part, value in table.items():
+            if part not in PARTS or value < 0 or (name == "keep_fraction" and value > 1):
+                raise ValueError(f"select_labels: {name}[{part!r}] = {value} (parts {PARTS}; fractions in [0, 1])")
     counts: Counter = Counter(images_in=len(labels))
-    stage: list[tuple[int, PseudoLabel]] = []
+    stage = _keypoint_filters(labels, {"body": 0.1, "hand": 0.2, "face": 0.4, **(thresholds or {})}, min_points,
+                              min_body_points, min_hand_points, min_head_points, counts)
+    gated = set(max_error or {}) | set(keep_fraction or {})
+    if gated and stage:
+        if keypoints3d is None:
+            raise ValueError("select_labels: the quality gate (max_error / keep_fraction) needs keypoints3d")
+        idx = [i for i, _ in stage]
+        errors = part_reprojection_errors(np.asarray(keypoints3d)[idx], np.stack([lab.keypoints2d for _, lab in stage]),
+                                          model_valid, None if camera is None else np.asarray(camera)[idx])
+        failed_body = set()
+        for part in sorted(gated):
+            ok = _gate(errors[part], np.array([lab.valid.get(part, False) for _, lab in stage]),
+                       (max_error or {}).get(part, np.inf), (keep_fraction or {}).get(part))
+            for j, (_, lab) in enumerate(stage):
+                if lab.valid.get(part, False) and not ok[j]:
+                    lab.valid = {**lab.valid, part: False}
+                    counts[f"{part}_error"] += 1
+                    if part == "body":
+                        failed_body.add(j)
+        stage = [item for j, item in enumerate(stage) if j not in failed_body]
+    counts["images_kept"] = len(stage)
+    return [i for i, _ in stage], [lab for _, lab in stage], counts
+
+
+def _keypoint_filters(labels: Sequence[PseudoLabel], th: Mapping[str, float], min_points: int,
+                      min_body_points: int | None, min_hand_points: int, min_head_points: int,
+                      counts: Counter) -> list[tuple[int, PseudoLabel]]:
+    """The released filters: (index, copy with thresholded keypoints and updated validity) of the kept labels."""
+    stage = []
     for i, label in enumerate(labels):
         if label.keypoints2d is None:
             counts["no_keypoints"] += 1
@@ -126,31 +157,19 @@ def select_labels(labels: Sequence[PseudoLabel], keypoints3d: np.ndarray | None 
                 valid[part] = False
                 counts[f"{part}_few_points"] += 1
         stage.append((i, replace(label, keypoints2d=kp, valid=valid)))
-    gated = {p for p in PARTS if (max_error and p in max_error) or (keep_fraction and p in keep_fraction)}
-    if gated and stage:
-        if keypoints3d is None:
-            raise ValueError("select_labels: the quality gate (max_error / keep_fraction) needs keypoints3d")
-        idx = [i for i, _ in stage]
-        errors = part_reprojection_errors(np.asarray(keypoints3d)[idx], np.stack([lab.keypoints2d for _, lab in stage]),
-                                          model_valid, None if camera is None else np.asarray(camera)[idx])
-        for part in sorted(gated):
-            err = errors[part]
-            cand = np.array([lab.valid.get(part, False) for _, lab in stage])
-            limit = np.inf if not max_error or part not in max_error else max_error[part]
-            ok = cand & np.isfinite(err) & (err <= limit)
-            if keep_fraction and part in keep_fraction and ok.any():
-                k = int(np.floor(keep_fraction[part] * cand.sum()))
-                order = np.argsort(np.where(ok, err, np.inf), kind="stable")
-                best = np.zeros(len(ok), bool)
-                best[order[:k]] = True
-                ok &= best
-            for j, (_, lab) in enumerate(stage):
-                if cand[j] and not ok[j]:
-                    lab.valid = {**lab.valid, part: False}
-                    counts[f"{part}_error"] += 1
-        stage = [(i, lab) for i, lab in stage if lab.valid.get("body", False) or "body" not in gated]
-    counts["images_kept"] = len(stage)
-    return [i for i, _ in stage], [lab for _, lab in stage], counts
+    return stage
+
+
+def _gate(err: np.ndarray, candidate: np.ndarray, limit: float, fraction: float | None) -> np.ndarray:
+    """(M,) bool: candidates with a finite error <= limit, and (with ``fraction``) among the best
+    floor(fraction * #candidates) of them."""
+    ok = candidate & np.isfinite(err) & (err <= limit)
+    if fraction is not None:
+        k = int(np.floor(fraction * candidate.sum()))
+        best = np.zeros(len(ok), bool)
+        best[np.argsort(np.where(ok, err, np.inf), kind="stable")[:k]] = True
+        ok &= best
+    return ok
 
 
 def label_keypoints3d(labels: Sequence[PseudoLabel], layer, batch_size: int = 64) -> np.ndarray:
