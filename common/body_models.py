@@ -137,16 +137,24 @@ def _kinematic_names(kind: str) -> list[str]:
 
 def build_body_model(kind: str, source: str = "open", model_path: str | None = None, gender: str = "neutral",
                      h36m_regressor_path: str | None = None, extra_regressor_path: str | None = None) -> BodyModel:
-    """Build a :class:`BodyModel` of ``kind`` ('smpl' | 'smplx' | 'mano') from ``source`` ('open' | 'official')."""
+    """Build a :class:`BodyModel` of ``kind`` ('smpl' | 'smplx' | 'mano') from ``source`` ('open' | 'official').
+
+    The open MANO is the right hand cut from the open SMPL-X (``model_path='left'`` gives the left hand); its
+    hand pose pastes into the open SMPL-X's ``right_hand_pose`` unchanged (same hand mean, same joint frames).
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown body model kind {kind!r}; expected one of {sorted(KINDS)}")
     if gender not in ("neutral", "male", "female"):
         raise ValueError(f"unknown gender {gender!r}; expected 'neutral', 'male' or 'female'")
     names = _kinematic_names(kind)
     if source == "open":
-        if kind == "mano":
-            raise ValueError("the open body model has no MANO file; use source='official' with MANO_RIGHT.pkl "
-                             "(mano.is.tue.mpg.de), or the hands of the open SMPL-X model (kind='smplx')")
+        if kind == "mano":  # the MANO-layout hand cut from the open SMPL-X (common/open_model/part_models.py)
+            from common.open_model.part_models import ensure_open_part_models
+
+            parts = ensure_open_part_models()
+            side = "left" if model_path and str(model_path).lower() == "left" else "right"
+            path = parts.mano_left if side == "left" else parts.mano_right
+            return BodyModel(kind, _make_layer(kind, path, "neutral"), {}, {}, names)
         if gender != "neutral":
             log.warning("the open body model is neutral only; using it for gender=%r", gender)
         from common.open_model import ensure_open_model

@@ -1,14 +1,14 @@
-"""The entry points' shared shell: parse the arguments, set up logging, run, and turn a user-input error into
-one ``error:`` line and exit code 2 (``main/train.py``, ``main/test.py``, ``demo/demo.py``).
+"""The entry points' shared shell: set up logging and turn a user-input error into one ``error:`` line and exit
+code 2 (``main/train.py``, ``main/test.py``, ``demo/demo.py``).
 
 It lives in ``common/`` because the demo may not import ``main/`` (docs/DESIGN.md, Layers).
 """
 from __future__ import annotations
 
-import argparse
+import contextlib
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator
 
 from common.errors import UserError
 
@@ -22,23 +22,31 @@ def error_line(err: BaseException) -> str:
     return " | ".join(line.strip() for line in str(err).splitlines() if line.strip())
 
 
-def run_cli(parse: Callable[[Sequence[str] | None], argparse.Namespace],
-            body: Callable[[argparse.Namespace], int | None], argv: Sequence[str] | None = None,
-            log_level: int | None = logging.INFO) -> int:
-    """``body(parse(argv))`` -> its exit code (None = 0); a user-input error -> one ``error:`` line on stderr, 2.
+class ExitStatus:
+    """The exit code of a :func:`cli_session` (0 unless the body sets it or a user-input error ends it)."""
+
+    code: int = 0
+
+
+@contextlib.contextmanager
+def cli_session(log_level: int | None = logging.INFO) -> Iterator[ExitStatus]:
+    """The entry points' shell around their work: a user-input error becomes one ``error:`` line on stderr and
+    exit code 2. Usage (the entry point keeps the control flow; nothing here calls back into it)::
+
+        args = parse_args(argv)
+        with cli_session() as status:
+            status.code = run(args) or 0
+        return status.code
 
     Args:
-        parse: the entry point's argument parser (argparse exits with 2 on bad arguments itself).
-        body: the work; loads the config (``common.config.load_config``) and returns an exit code or None.
         log_level: level of the root logger (adapters log what they filter, loaders their mixture); None
             leaves logging alone.
     """
-    args = parse(argv)
     if log_level is not None:
         logging.basicConfig(level=log_level, format="%(message)s")
+    status = ExitStatus()
     try:
-        code = body(args)
+        yield status
     except USER_ERRORS as err:
         print(f"error: {error_line(err)}", file=sys.stderr)
-        return USAGE_ERROR_CODE
-    return 0 if code is None else int(code)
+        status.code = USAGE_ERROR_CODE

@@ -6,24 +6,27 @@ builder (``data/evaluators.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any, Callable, Optional, Sequence
 
 from common.evaluation.keypoint_ap import COCO_SIGMAS, CROWDPOSE_SIGMAS
-from data.adapters.crowdpose import load_crowdpose_records
-from data.adapters.ehf import load_ehf_records
-from data.adapters.freihand import load_freihand_records
-from data.adapters.h36m import load_h36m_records
-from data.adapters.humandata import load_humandata_records
-from data.adapters.mpii import load_mpii_records
-from data.adapters.mscoco import load_mscoco_records
-from data.adapters.muco import load_muco_records
-from data.adapters.ochuman import load_ochuman_records
-from data.adapters.pw3d import load_pw3d_records
-from data.adapters.subsets import PW3D_SUBSETS
+from data.adapters.subsets import PW3D_SUBSETS, SYNTHETIC_SUBSETS
 from data.evaluators import KeypointAP, ehf_evaluator, freihand_evaluator, mesh_evaluator, pw3d_evaluator
 from data.records import PersonRecord
-from data.synthetic.dataset import SUBSETS as SYNTHETIC_SUBSETS
-from data.synthetic.dataset import load_synthetic_records
+
+
+class lazy:  # noqa: N801  (reads like the function it stands for)
+    """An adapter named by module and function, imported on first call: the table costs no adapter imports."""
+
+    def __init__(self, module: str, function: str):
+        self.module, self.function = module, function
+
+    def __call__(self, *args: Any, **kwargs: Any) -> list[PersonRecord]:
+        return getattr(import_module(self.module), self.function)(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{self.module}.{self.function}"
+
 
 Adapter = Callable[..., "list[PersonRecord]"]  # load(split, cfg, subset='' [, body_model=])
 EvaluatorBuilder = Callable[[Any, Any, Any, Optional[Sequence[Any]]], Any]  # (cfg, body_model, output_dir, records)
@@ -58,29 +61,33 @@ class DatasetSpec:
 # keypoint AP scores the SMPL regressor's projected joints (whole-body keypoints are not wired to it yet)
 _SMPL_KEYPOINTS = {"families": ("crowdnet",), "why_families": "keypoint AP is wired to the SMPL regressor's joints"}
 
+_WHOLE_BODY_ONLY = "its protocol compares SMPL-X meshes with hands and face"
 DATASETS: dict[str, DatasetSpec] = {
-    "synthetic": DatasetSpec(load_synthetic_records, mesh_evaluator, subsets=tuple(s for s in SYNTHETIC_SUBSETS if s),
-                             adapter_takes_body_model=True, families=("crowdnet",),
-                             why_families="its protocol compares SMPL meshes (the whole-body world is "
-                                          "'synthetic_wholebody')"),
-    "3dpw": DatasetSpec(load_pw3d_records, pw3d_evaluator, subsets=tuple(PW3D_SUBSETS)),
-    "ehf": DatasetSpec(load_ehf_records, ehf_evaluator, evaluator_needs_records=True, families=("wholebody",),
-                       why_families="its protocol compares SMPL-X meshes with hands and face"),
-    "freihand": DatasetSpec(load_freihand_records, freihand_evaluator, evaluator_needs_records=True,
-                            families=("wholebody",),
-                            why_families="its protocol compares MANO hand joints and vertices (the whole-body "
-                                         "model's hand network)"),
-    "crowdpose": DatasetSpec(load_crowdpose_records, KeypointAP("crowdpose", "annotations/crowdpose_test.json",
-                                                                "crowdpose14", CROWDPOSE_SIGMAS, True),
-                             evaluator_needs_records=True, **_SMPL_KEYPOINTS),
-    "ochuman": DatasetSpec(load_ochuman_records, KeypointAP("ochuman", "ochuman_coco_format_test_range_0.00_1.00.json",
-                                                            "coco17", COCO_SIGMAS, False),
-                           evaluator_needs_records=True, **_SMPL_KEYPOINTS),
-    "mscoco": DatasetSpec(load_mscoco_records, KeypointAP("mscoco", "annotations/person_keypoints_val2017.json",
-                                                          "coco17", COCO_SIGMAS, False),
-                          evaluator_needs_records=True, **_SMPL_KEYPOINTS),
-    "mpii": DatasetSpec(load_mpii_records),
-    "h36m": DatasetSpec(load_h36m_records),
-    "muco": DatasetSpec(load_muco_records),
-    "humandata": DatasetSpec(load_humandata_records),
+    "synthetic": DatasetSpec(
+        lazy("data.synthetic.dataset", "load_synthetic_records"), mesh_evaluator,
+        subsets=tuple(s for s in SYNTHETIC_SUBSETS if s), adapter_takes_body_model=True, families=("crowdnet",),
+        why_families="its protocol compares SMPL meshes (the whole-body world is 'synthetic_wholebody')"),
+    "3dpw": DatasetSpec(lazy("data.adapters.pw3d", "load_pw3d_records"), pw3d_evaluator, subsets=tuple(PW3D_SUBSETS)),
+    "ehf": DatasetSpec(lazy("data.adapters.ehf", "load_ehf_records"), ehf_evaluator, evaluator_needs_records=True,
+                       families=("wholebody",), why_families=_WHOLE_BODY_ONLY),
+    "freihand": DatasetSpec(
+        lazy("data.adapters.freihand", "load_freihand_records"), freihand_evaluator, evaluator_needs_records=True,
+        families=("wholebody",),
+        why_families="its protocol compares MANO hand joints and vertices (the whole-body model's hand network)"),
+    "crowdpose": DatasetSpec(
+        lazy("data.adapters.crowdpose", "load_crowdpose_records"),
+        KeypointAP("crowdpose", "annotations/crowdpose_test.json", "crowdpose14", CROWDPOSE_SIGMAS, True),
+        evaluator_needs_records=True, **_SMPL_KEYPOINTS),
+    "ochuman": DatasetSpec(
+        lazy("data.adapters.ochuman", "load_ochuman_records"),
+        KeypointAP("ochuman", "ochuman_coco_format_test_range_0.00_1.00.json", "coco17", COCO_SIGMAS, False),
+        evaluator_needs_records=True, **_SMPL_KEYPOINTS),
+    "mscoco": DatasetSpec(
+        lazy("data.adapters.mscoco", "load_mscoco_records"),
+        KeypointAP("mscoco", "annotations/person_keypoints_val2017.json", "coco17", COCO_SIGMAS, False),
+        evaluator_needs_records=True, **_SMPL_KEYPOINTS),
+    "mpii": DatasetSpec(lazy("data.adapters.mpii", "load_mpii_records")),
+    "h36m": DatasetSpec(lazy("data.adapters.h36m", "load_h36m_records")),
+    "muco": DatasetSpec(lazy("data.adapters.muco", "load_muco_records")),
+    "humandata": DatasetSpec(lazy("data.adapters.humandata", "load_humandata_records")),
 }

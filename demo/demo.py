@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from common.cli import run_cli
+from common.cli import cli_session
 from common.config import ConfigError, ExperimentPlan, config_from_dict, load_config
 from common.errors import UserError, ensure_output_dir, writing
 from common.render.demo_outputs import draw_inputs, save_png, write_meshes
@@ -143,13 +143,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(parse_args, run_demo_quietly, argv, log_level=None)
-
-
-def run_demo_quietly(args: argparse.Namespace) -> int:
-    """:func:`run_demo` as a CLI body (exit code 0; errors are handled by ``run_cli``)."""
-    run_demo(args)
-    return 0
+    args = parse_args(argv)
+    with cli_session(log_level=None) as status:
+        run_demo(args)
+    return status.code
 
 
 if __name__ == "__main__":

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 
-from common.cli import run_cli
+from common.cli import cli_session
 from common.config import load_config, to_dict
 from common.engine import (
     CheckpointError,
@@ -114,7 +115,7 @@ def run_test(cfg: Any, info: DistInfo, ckpt: str, out_dir: Path,
             say(f"references: not computed ({err}); set test.references=false to skip them")
             return summary
         refs = evaluate_references(eval_body, train_poses, loader,
-                                   lambda folder: build_evaluator(cfg, eval_body, folder, records=records),
+                                   partial(build_evaluator, cfg, eval_body, records=records),
                                    info.device, out_dir / "references")
         if info.is_main:
             write_json(out_dir / "references.json", refs)
@@ -158,7 +159,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(parse_args, run, argv)
+    args = parse_args(argv)
+    with cli_session() as status:
+        status.code = run(args) or 0
+    return status.code
 
 
 if __name__ == "__main__":

@@ -15,17 +15,19 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from common.cli import run_cli
+from common.cli import cli_session
 from common.config import load_config, save_config
 from common.engine import (
     DistInfo,
     RunLogger,
+    TrainingRun,
     TrainState,
     build_grad_scaler,
     build_optimizer,
@@ -128,7 +130,7 @@ def log_references(cfg: Any, parts: Components, run_dir: Path, info: DistInfo, l
         return None
     records = dataset_records(parts.test_loader)
     refs = evaluate_references(parts.eval_body_model, train_poses, parts.test_loader,
-                               lambda folder: build_evaluator(cfg, parts.eval_body_model, folder, records=records),
+                               partial(build_evaluator, cfg, parts.eval_body_model, records=records),
                                info.device, run_dir / "eval" / "references")
     if info.is_main:
         write_json(run_dir / "eval" / "references.json", refs)
@@ -210,8 +212,10 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
         logger.info(f"SEFD mode {cfg.sefd.mode}: {cfg.model.input_channels} input channels"
                     + (f", frozen teacher from {cfg.sefd.teacher_ckpt}" if teacher is not None else ""))
     model = wrap_model(parts.model, info)
-    state = fit(model, parts.train_loader, optimizer, scheduler, scaler, cfg, run_dir, info, logger, state,
-                evaluator, parts.test_loader, parts.visualize, progress)
+    training = TrainingRun(model, parts.train_loader, optimizer, scheduler, scaler, cfg, run_dir, info, logger,
+                           evaluator=evaluator, test_loader=parts.test_loader, visualize=parts.visualize,
+                           progress=progress)
+    state = fit(training, state)
     if refs is not None and state.last_eval:  # the final model next to the references, and their lines in tb
         if info.is_main:
             log_metrics(logger, reference_scalars(refs), state.iteration, "reference")
@@ -253,7 +257,10 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(parse_args, run, argv)
+    args = parse_args(argv)
+    with cli_session() as status:
+        status.code = run(args) or 0
+    return status.code
 
 
 if __name__ == "__main__":

@@ -66,7 +66,15 @@ def real_model_config(tmp_dir: str | Path, batch_size: int):
 
 def train_real_model(cfg, state_path: str | Path, rank: int = 0, world_size: int = 1):
     """Train the regressor with the engine (fit, BatchNorm frozen); returns (final state dict, TrainState)."""
-    from common.engine import RunLogger, build_grad_scaler, build_optimizer, build_scheduler, fit, wrap_model
+    from common.engine import (
+        RunLogger,
+        TrainingRun,
+        build_grad_scaler,
+        build_optimizer,
+        build_scheduler,
+        fit,
+        wrap_model,
+    )
     from common.engine.batchnorm import prepare_batchnorm
 
     info = DistInfo(rank=rank, world_size=world_size, device=torch.device("cpu"))
@@ -77,8 +85,9 @@ def train_real_model(cfg, state_path: str | Path, rank: int = 0, world_size: int
     optimizer = build_optimizer(model, cfg.train)
     run_dir = Path(cfg.experiment.output_dir) / cfg.experiment.name
     logger = RunLogger(run_dir, enabled=info.is_main, tensorboard=False)
-    state = fit(wrap_model(model, info), loader, optimizer, build_scheduler(optimizer, cfg.train, len(loader)),
-                build_grad_scaler(False, info.device), cfg, run_dir, info, logger, progress=False)
+    state = fit(TrainingRun(wrap_model(model, info), loader, optimizer,
+                            build_scheduler(optimizer, cfg.train, len(loader)), build_grad_scaler(False, info.device),
+                            cfg, run_dir, info, logger, progress=False))
     logger.close()
     return params_of(model), state
 

@@ -123,6 +123,7 @@ def run_toy_training(cfg, rank: int = 0, world_size: int = 1, dropout: float = 0
     (final state dict, TrainState, last evaluation summary or None)."""
     from common.engine import (
         RunLogger,
+        TrainingRun,
         TrainState,
         build_grad_scaler,
         build_optimizer,
@@ -154,7 +155,8 @@ def run_toy_training(cfg, rank: int = 0, world_size: int = 1, dropout: float = 0
     run_dir = Path(cfg.experiment.output_dir) / cfg.experiment.name
     logger = RunLogger(run_dir, enabled=info.is_main, tensorboard=cfg.train.image_log_every > 0)
     wrapped = wrap_model(model, info)
-    state = fit(wrapped, loader, optimizer, scheduler, scaler, cfg, run_dir, info, logger, state, progress=False)
+    state = fit(TrainingRun(wrapped, loader, optimizer, scheduler, scaler, cfg, run_dir, info, logger, progress=False),
+                state)
     summary = None
     if eval_size:
         test_loader = make_loader(ToyDataset(eval_size), 3, 0, rank, world_size, shuffle=False)

@@ -1,12 +1,21 @@
 """CrowdNetRegressor: prediction contract, 6D/VPoser heads, losses (perfect / empty / masked), one-batch overfit."""
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError, replace
+
 import pytest
 import torch
 
 from common.config import load_config
 from common.models import CrowdNetRegressor, LossWeights, build_model
-from common.models.losses import GRAPH15_IN_CROWDNET30, depth_to_volume, fit_translation, masked_l1
+from common.models.losses import (
+    GRAPH15_IN_CROWDNET30,
+    CropGeometry,
+    crowdnet_losses,
+    depth_to_volume,
+    fit_translation,
+    masked_l1,
+)
 from common.nets.vposer import VPoserV1
 from model_fixtures import TinySMPL, random_batch
 
@@ -111,12 +120,27 @@ def test_build_model_from_config(body_model):
     assert model.loss_weights.joint_cam == 2.5 and model.pose_head == "6d"
 
 
+def test_crop_geometry_is_built_once_and_is_what_the_losses_read(body_model):
+    model = build_model(load_config(opts=["model.backbone=resnet18", "data.input_size=128", "model.depth_bins=4"]),
+                        body_model)
+    assert model.geometry == CropGeometry(128, (4, 4, 4), 2500.0, 2.0, 2.5) and model.geometry.princpt == 64.0
+    assert (model.input_size, model.volume_shape, model.focal) == (128, (4, 4, 4), 2500.0)  # read from it
+    with pytest.raises(FrozenInstanceError):
+        model.geometry.focal = 1.0
+    batch = random_batch(body_model, batch_size=2, input_size=128)
+    preds = _perfect_predictions(model, batch)
+    own = crowdnet_losses(batch, preds, model.gt_mesh_joints(batch), model.loss_weights, model.geometry)
+    assert {k: v.item() for k, v in own.items()} == {k: v.item() for k, v in model.losses(batch, preds).items()}
+    wider = crowdnet_losses(batch, preds, None, model.loss_weights, replace(model.geometry, input_size=256))
+    assert wider["joint_img"].item() > 0.01  # the same pixels are other volume cells in a 256 px crop
+
+
 def _perfect_predictions(model, batch):
     """Predictions that equal the batch's GT in every supervised quantity."""
     g = list(GRAPH15_IN_CROWDNET30)
     d, h, w = model.volume_shape
     xy = batch["joints2d"][:, g] * torch.tensor([w, h]) / model.input_size
-    z = depth_to_volume(batch["joints3d"][:, g, 2], d, model.bbox_3d_size)
+    z = depth_to_volume(batch["joints3d"][:, g, 2], d, model.geometry.bbox_3d_size)
     return {"joints_img": torch.cat([xy, z[..., None]], -1).requires_grad_(True),
             "joints_proj": batch["joints2d"].clone().requires_grad_(True),
             "joints_cam": batch["joints3d"].clone().requires_grad_(True),

@@ -16,6 +16,7 @@ from common.engine import (
     CheckpointError,
     DistInfo,
     RunLogger,
+    TrainingRun,
     TrainState,
     build_grad_scaler,
     build_optimizer,
@@ -77,7 +78,8 @@ def _train(cfg, kind, num_workers, resume=None, kill_at=None, forget_rng=False):
     run_dir = Path(cfg.experiment.output_dir) / cfg.experiment.name
     logger = RunLogger(run_dir, tensorboard=False)
     try:
-        state = fit(model, loader, optimizer, scheduler, scaler, cfg, run_dir, info, logger, state, progress=False)
+        state = fit(TrainingRun(model, loader, optimizer, scheduler, scaler, cfg, run_dir, info, logger,
+                                progress=False), state)
     finally:
         logger.close()
     return params_of(model), state

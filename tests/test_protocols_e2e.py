@@ -111,11 +111,12 @@ def test_keypoint_ap_protocols(roots, tmp_path, name, with_detections, expected)
         assert metrics["ap_by_crowd_index"]["easy"] is None and metrics["ap_by_crowd_index"]["medium"] >= 0
 
 
-@pytest.mark.parametrize("name,needs", [("ehf", "whole-body (SMPL-X)"), ("freihand", "hand (MANO)")])
-def test_whole_body_and_hand_sets_are_refused_in_one_line(roots, tmp_path, capsys, name, needs):
+@pytest.mark.parametrize("name,needs", [("ehf", "SMPL-X meshes"), ("freihand", "MANO hand joints")])
+def test_whole_body_and_hand_sets_refuse_the_smpl_regressor_in_one_line(roots, tmp_path, capsys, name, needs):
     assert _run_test(tmp_path, _opts(name, roots[name])) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"error: data.test_set={name}: this test set needs a {needs} model")
+    assert len(err) == 1 and err[0].startswith(f"error: data.test_set={name}: cannot evaluate a model.family=crowdnet")
+    assert needs in err[0] and "model.family=wholebody" in err[0]
 
 
 def _copy(roots, name: str, dst: Path) -> Path:

@@ -12,6 +12,7 @@ import torch
 from common.engine import (
     CheckpointError,
     DistInfo,
+    TrainingRun,
     build_grad_scaler,
     build_optimizer,
     build_scheduler,
@@ -90,8 +91,8 @@ def test_max_iters_grad_clip_and_images(tmp_path, monkeypatch):
 
     info = DistInfo()
     logger = RunLogger(tmp_path / "run", tensorboard=True)
-    state = fit(model, loader, optimizer, scheduler, scaler, cfg, tmp_path / "run", info, logger,
-                visualize=visualize, progress=False)
+    state = fit(TrainingRun(model, loader, optimizer, scheduler, scaler, cfg, tmp_path / "run", info, logger,
+                            visualize=visualize, progress=False))
     logger.close()
     assert state.iteration == 6 and clip_calls == [0.25] * 6  # 2 epochs x 3 capped steps, each clipped
     assert len(shown) == 3  # iterations 2, 4, 6
@@ -105,7 +106,8 @@ def test_non_finite_loss_stops_with_clear_error(tmp_path):
     model, loader, optimizer, scheduler, scaler = _toy_parts(cfg)
     model.losses = lambda batch, preds: {"bad": preds["pose"].sum() * float("nan")}
     with pytest.raises(FloatingPointError, match="iteration 0: non-finite loss"):
-        fit(model, loader, optimizer, scheduler, scaler, cfg, tmp_path, DistInfo(), RunLogger(None), progress=False)
+        fit(TrainingRun(model, loader, optimizer, scheduler, scaler, cfg, tmp_path, DistInfo(), RunLogger(None),
+                        progress=False))
 
 
 def test_periodic_evaluation_writes_metrics(tmp_path):
@@ -114,8 +116,8 @@ def test_periodic_evaluation_writes_metrics(tmp_path):
     test_loader = make_loader(ToyDataset(7), 3, 0, shuffle=False)
     evaluator = MeshEvaluator(ToyBodyModel())
     run_dir = tmp_path / "run"
-    state = fit(model, loader, optimizer, scheduler, scaler, cfg, run_dir, DistInfo(), RunLogger(run_dir),
-                evaluator=evaluator, test_loader=test_loader, progress=False)
+    state = fit(TrainingRun(model, loader, optimizer, scheduler, scaler, cfg, run_dir, DistInfo(), RunLogger(run_dir),
+                            evaluator=evaluator, test_loader=test_loader, progress=False))
     assert state.last_eval["num_evaluated"] == 7 and state.last_eval["complete"]
     for epoch in (1, 2):
         saved = json.loads((run_dir / "eval" / f"epoch{epoch:04d}" / "metrics.json").read_text())

@@ -14,10 +14,10 @@ from common.engine.logger import RunLogger
 from common.engine.optim import build_grad_scaler, build_optimizer, build_scheduler, iterations_per_epoch
 from common.engine.seed import seed_everything, worker_init_fn
 from common.engine.teacher import resolve_teacher_checkpoint
-from common.engine.trainer import TrainState, evaluate, fit, train_one_epoch
+from common.engine.trainer import TrainingRun, TrainState, evaluate, fit, train_one_epoch
 
 __all__ = [
-    "CheckpointError", "DeviceError", "DistInfo", "configure_cpu_threads", "RunLogger", "TrainState",
+    "CheckpointError", "DeviceError", "DistInfo", "configure_cpu_threads", "RunLogger", "TrainState", "TrainingRun",
     "build_grad_scaler",
     "build_optimizer", "build_scheduler", "checkpoint_path", "cleanup_distributed", "evaluate", "fit",
     "init_distributed", "iterations_per_epoch", "latest_checkpoint", "load_checkpoint", "load_model_weights",

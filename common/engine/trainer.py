@@ -1,7 +1,8 @@
 """The training loop: epochs of Adam steps with AMP (CUDA), grad clipping, logging, checkpoints, evaluation.
 
 Model contract: ``model(batch) -> preds`` and ``model.losses(batch, preds) -> {name: scalar Tensor}``; the
-total loss is the sum of the terms. ``visualize(batch, preds) -> {name: HxWx3 uint8}`` is optional.
+total loss is the sum of the terms. ``visualize(batch, preds) -> {name: HxWx3 uint8}`` is optional. What a run
+trains with is one :class:`TrainingRun`, built by the entry point; :func:`fit` advances a :class:`TrainState`.
 """
 from __future__ import annotations
 
@@ -23,6 +24,28 @@ from common.engine.resume import EpochProgress, epoch_batches, gather_mid_epoch,
 from common.engine.seed import seed_epoch, set_loader_epoch
 
 VisualizeFn = Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, np.ndarray]]
+
+
+@dataclass
+class TrainingRun:
+    """Everything :func:`fit` trains with, built once by the caller (main/train.py, tests)."""
+
+    model: nn.Module  # possibly DDP-wrapped; the core (``unwrap_model``) has ``losses``
+    train_loader: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any  # stepped after every optimizer step (common/engine/optim.py)
+    scaler: torch.amp.GradScaler
+    cfg: Any  # the whole config: ``train.*`` drives the loop, ``experiment.seed`` the RNGs; saved in checkpoints
+    run_dir: Path  # checkpoints and eval/epochNNNN/ go here (a str becomes a Path)
+    info: DistInfo
+    logger: RunLogger
+    evaluator: Any = None  # periodic evaluation needs both evaluator and test_loader
+    test_loader: Any = None
+    visualize: VisualizeFn | None = None
+    progress: bool = True  # tqdm bars (main process only)
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir)
 
 
 @dataclass
@@ -68,26 +91,26 @@ def _total_loss(terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
     return sum(terms.values())
 
 
-def train_one_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                    state: TrainState, train_cfg: Any, info: DistInfo, logger: RunLogger,
-                    visualize: VisualizeFn | None = None, progress: bool = True,
-                    scheduler: Any = None,
+def train_one_epoch(run: TrainingRun, state: TrainState,
                     after_step: Callable[[TrainState, int], None] | None = None) -> dict[str, float]:
-    """One epoch (at most ``train_cfg.max_iters_per_epoch`` steps); returns rank-averaged mean loss terms.
+    """One epoch (at most ``train.max_iters_per_epoch`` steps); returns rank-averaged mean loss terms.
 
-    Steps ``scheduler`` after every optimizer step. Continues from ``state.progress`` when resuming mid-epoch;
+    Steps ``run.scheduler`` after every optimizer step. Continues from ``state.progress`` when resuming mid-epoch;
     ``after_step(state, steps_in_epoch)`` runs after every step (mid-epoch checkpoints).
     """
+    model, optimizer, scaler, scheduler = run.model, run.optimizer, run.scaler, run.scheduler
+    train_cfg, info, logger, visualize = run.cfg.train, run.info, run.logger, run.visualize
     model.train()
     if train_cfg.freeze_bn:
         freeze_batchnorm(model)
     core, device = unwrap_model(model), info.device
     use_amp = amp_enabled(train_cfg.amp, device)
     params = [p for group in optimizer.param_groups for p in group["params"]]
+    loader = run.train_loader
     limit = min(train_cfg.max_iters_per_epoch or len(loader), len(loader))
-    run = state.progress = state.progress or EpochProgress()
-    bar = tqdm(epoch_batches(loader, run, limit, logger.info), total=limit, initial=run.step,
-               desc=f"epoch {state.epoch + 1}", disable=not (progress and info.is_main), dynamic_ncols=True,
+    pos = state.progress = state.progress or EpochProgress()
+    bar = tqdm(epoch_batches(loader, pos, limit, logger.info), total=limit, initial=pos.step,
+               desc=f"epoch {state.epoch + 1}", disable=not (run.progress and info.is_main), dynamic_ncols=True,
                leave=False)
     for batch in bar:
         batch = move_to_device(batch, device)
@@ -108,18 +131,18 @@ def train_one_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimi
         if scheduler is not None:
             scheduler.step()  # per iteration (common/engine/optim.py)
         state.iteration += 1
-        run.step += 1
-        run.window_steps += 1
+        pos.step += 1
+        pos.window_steps += 1
         for name, value in terms.items():
             value = value.detach().float()
-            run.sums[name] = run.sums.get(name, 0.0) + value
-            run.window[name] = run.window.get(name, 0.0) + value
+            pos.sums[name] = pos.sums.get(name, 0.0) + value
+            pos.window[name] = pos.window.get(name, 0.0) + value
         if train_cfg.log_every > 0 and state.iteration % train_cfg.log_every == 0:
-            means = all_reduce_mean({k: float(v) / run.window_steps for k, v in run.window.items()}, device)
+            means = all_reduce_mean({k: float(v) / pos.window_steps for k, v in pos.window.items()}, device)
             means["lr"] = current_lr(optimizer)
             log_metrics(logger, means, state.iteration, "train", epoch=state.epoch + 1)
             bar.set_postfix(loss=f"{means['total']:.4g}", lr=f"{means['lr']:.2g}")
-            run.window, run.window_steps = {}, 0
+            pos.window, pos.window_steps = {}, 0
         if (visualize is not None and info.is_main and train_cfg.image_log_every > 0
                 and state.iteration % train_cfg.image_log_every == 0):
             with torch.no_grad():
@@ -128,14 +151,7 @@ def train_one_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimi
             after_step(state, limit)
     bar.close()
     state.progress = None
-    return all_reduce_mean({k: float(v) / max(run.step, 1) for k, v in run.sums.items()}, device)
-
-
-def expected_indices(dataset: Any) -> list[int]:
-    """Sample indices an evaluation must cover: ``dataset.eval_indices`` if defined, else ``range(len)``."""
-    custom = getattr(dataset, "eval_indices", None)
-    return [int(i) for i in (custom() if callable(custom) else custom)] if custom is not None \
-        else list(range(len(dataset)))
+    return all_reduce_mean({k: float(v) / max(pos.step, 1) for k, v in pos.sums.items()}, device)
 
 
 @torch.no_grad()
@@ -149,7 +165,7 @@ def evaluate(model: nn.Module, loader: Any, evaluator: Any, device: torch.device
     core = unwrap_model(model)  # no DDP hooks: ranks may see different numbers of batches
     was_training = core.training
     core.eval()
-    evaluator.reset(expected_indices(loader.dataset))
+    evaluator.reset(range(len(loader.dataset)))  # coverage check: every sample must come back
     show = progress and getattr(evaluator, "is_main", True)
     for batch in tqdm(loader, desc="evaluate", disable=not show, dynamic_ncols=True, leave=False):
         batch = move_to_device(batch, device)
@@ -173,15 +189,19 @@ def _due(epoch_done: int, every: int, last: int) -> bool:
     return every > 0 and (epoch_done % every == 0 or epoch_done == last)
 
 
-def iteration_checkpointer(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer, scheduler: Any,
-                           scaler: torch.amp.GradScaler, cfg: Any, run_dir: Path, info: DistInfo,
-                           logger: RunLogger) -> Callable[[TrainState, int], None] | None:
+def _save_checkpoint(run: TrainingRun, path: Path, state: TrainState, mid_epoch: dict | None = None) -> Path:
+    """Main process only: the model, optimizer, scheduler, scaler, counters and config of ``run`` to ``path``."""
+    return save_checkpoint(path, run.model, run.optimizer, run.scheduler, run.scaler, state.epoch, state.iteration,
+                           run.cfg, keep_last=run.cfg.train.keep_last, mid_epoch=mid_epoch)
+
+
+def iteration_checkpointer(run: TrainingRun) -> Callable[[TrainState, int], None] | None:
     """``after_step`` callback writing ``ckpt_iter*.pth`` every ``train.ckpt_every_iters`` steps (None when 0).
 
     Skipped at an epoch's last step when the epoch checkpoint follows anyway. Every process takes part (its RNG
     states and loss sums go into the file); rank 0 writes.
     """
-    tc = cfg.train
+    tc = run.cfg.train
     if tc.ckpt_every_iters <= 0:
         return None
 
@@ -189,21 +209,16 @@ def iteration_checkpointer(model: nn.Module, loader: Any, optimizer: torch.optim
         if state.iteration % tc.ckpt_every_iters or (state.progress.step == steps_in_epoch
                                                      and _due(state.epoch + 1, tc.ckpt_every, tc.epochs)):
             return
-        mid_epoch = gather_mid_epoch(state.progress, getattr(loader, "batch_size", None))
-        if info.is_main:
-            path = save_checkpoint(iteration_checkpoint_path(run_dir, state.iteration), model, optimizer, scheduler,
-                                   scaler, state.epoch, state.iteration, cfg, keep_last=tc.keep_last,
-                                   mid_epoch=mid_epoch)
-            logger.info(f"saved {path} (step {state.progress.step} of epoch {state.epoch + 1})")
+        mid_epoch = gather_mid_epoch(state.progress, getattr(run.train_loader, "batch_size", None))
+        if run.info.is_main:
+            path = _save_checkpoint(run, iteration_checkpoint_path(run.run_dir, state.iteration), state, mid_epoch)
+            run.logger.info(f"saved {path} (step {state.progress.step} of epoch {state.epoch + 1})")
         barrier()
 
     return after_step
 
 
-def fit(model: nn.Module, train_loader: Any, optimizer: torch.optim.Optimizer, scheduler: Any,
-        scaler: torch.amp.GradScaler, cfg: Any, run_dir: str | Path, info: DistInfo, logger: RunLogger,
-        state: TrainState | None = None, evaluator: Any = None, test_loader: Any = None,
-        visualize: VisualizeFn | None = None, progress: bool = True) -> TrainState:
+def fit(run: TrainingRun, state: TrainState | None = None) -> TrainState:
     """Train from ``state.epoch`` to ``cfg.train.epochs``; checkpoint and evaluate on their schedules.
 
     Every epoch reseeds all RNGs from (experiment.seed, epoch, rank) and sets the sampler's epoch, so a run
@@ -211,30 +226,27 @@ def fit(model: nn.Module, train_loader: Any, optimizer: torch.optim.Optimizer, s
     run exactly; a mid-epoch checkpoint (``train.ckpt_every_iters``) continues its epoch (common/engine/resume.py).
     """
     state = state or TrainState()
-    tc, run_dir = cfg.train, Path(run_dir)
+    tc, info, logger = run.cfg.train, run.info, run.logger
     if state.epoch >= tc.epochs:
         logger.info(f"nothing to train: {state.epoch} of train.epochs={tc.epochs} epochs already done")
-    after_step = iteration_checkpointer(model, train_loader, optimizer, scheduler, scaler, cfg, run_dir, info, logger)
+    after_step = iteration_checkpointer(run)
     for epoch in range(state.epoch, tc.epochs):
-        seed_epoch(cfg.experiment.seed, epoch, info.rank)
-        set_loader_epoch(train_loader, epoch)
+        seed_epoch(run.cfg.experiment.seed, epoch, info.rank)
+        set_loader_epoch(run.train_loader, epoch)
         first_step = state.iteration - (state.progress.step if state.progress else 0)
-        lr = lr_at_iteration(scheduler, first_step)  # the epoch's first LR, also when resumed mid-epoch
-        means = train_one_epoch(model, train_loader, optimizer, scaler, state, tc, info, logger, visualize, progress,
-                                scheduler, after_step)
+        lr = lr_at_iteration(run.scheduler, first_step)  # the epoch's first LR, also when resumed mid-epoch
+        means = train_one_epoch(run, state, after_step)
         state.epoch, state.last_train = epoch + 1, means
         log_metrics(logger, {**means, "lr": lr}, state.iteration, "train_epoch", epoch=state.epoch)
         logger.info(f"epoch {state.epoch}/{tc.epochs} iter {state.iteration} lr {lr:.3g} "
                     + " ".join(f"{k} {v:.4g}" for k, v in means.items()))
         if _due(state.epoch, tc.ckpt_every, tc.epochs):
             if info.is_main:
-                path = save_checkpoint(checkpoint_path(run_dir, state.epoch), model, optimizer, scheduler, scaler,
-                                       state.epoch, state.iteration, cfg, keep_last=tc.keep_last)
-                logger.info(f"saved {path}")
+                logger.info(f"saved {_save_checkpoint(run, checkpoint_path(run.run_dir, state.epoch), state)}")
             barrier()
-        if evaluator is not None and test_loader is not None and _due(state.epoch, tc.eval_every, tc.epochs):
-            out = run_dir / "eval" / f"epoch{state.epoch:04d}"
-            state.last_eval = evaluate(model, test_loader, evaluator, info.device, out, progress)
+        if run.evaluator is not None and run.test_loader is not None and _due(state.epoch, tc.eval_every, tc.epochs):
+            out = run.run_dir / "eval" / f"epoch{state.epoch:04d}"
+            state.last_eval = evaluate(run.model, run.test_loader, run.evaluator, info.device, out, run.progress)
             numbers = numeric_items(state.last_eval)
             log_metrics(logger, numbers, state.iteration, "test", epoch=state.epoch)
             logger.info(f"eval epoch {state.epoch}: " + " ".join(f"{k} {v:.4g}" for k, v in numbers.items()

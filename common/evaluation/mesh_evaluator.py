@@ -24,6 +24,15 @@ METRIC_KEYS = ("mpjpe", "pa_mpjpe", "mpvpe")
 M_TO_MM = 1000.0
 
 
+def metric_means(subset: list[dict]) -> dict:
+    """{'num_samples', mpjpe, pa_mpjpe, mpvpe}: each the mean over the rows that have it (None if none do)."""
+    def mean(key: str) -> float | None:
+        values = [r[key] for r in subset if key in r]
+        return sum(values) / len(values) if values else None
+
+    return {"num_samples": len(subset), **{k: mean(k) for k in METRIC_KEYS}}
+
+
 def stratum_labels(edges: Sequence[float]) -> list[str]:
     """Bin names for occlusion bin edges, e.g. (0.1, 0.3) -> ['occ<0.1', '0.1<=occ<0.3', 'occ>=0.3']."""
     if not edges:
@@ -146,9 +155,11 @@ class MeshEvaluator(Evaluator):
         gt_v = self.gt_vertices(batch["smpl_pose"].float(), batch["smpl_betas"].float(), batch.get("smpl_gender"))
         # a diverged prediction (NaN/inf vertex) is a skipped sample with its reason, not a crash of the batch
         finite = torch.isfinite(pred_v).flatten(1).all(1)
-        pred_v = torch.where(finite[:, None, None].to(pred_v.device), pred_v, gt_v.to(pred_v.dtype))
+        stand_in = gt_v.to(pred_v.dtype) if gt_v.shape == pred_v.shape else torch.zeros_like(pred_v)
+        pred_v = torch.where(finite[:, None, None].to(pred_v.device), pred_v, stand_in)
         finite = finite.tolist()
         errors = {k: v.tolist() for k, v in self.errors(pred_v, gt_v).items()}
+        keys = [k for k in METRIC_KEYS if k in errors]  # MPVPE is absent when the topologies differ
         rows = []
         for b in range(size):
             row = {"index": int(indices[b]), "occlusion": occlusion[b],
@@ -157,18 +168,15 @@ class MeshEvaluator(Evaluator):
                 row["skipped"] = "no_smpl_gt"
             elif not finite[b]:
                 row["skipped"] = "non_finite_prediction"
-            elif not all(math.isfinite(errors[k][b]) for k in METRIC_KEYS):
+            elif not all(math.isfinite(errors[k][b]) for k in keys):
                 row["skipped"] = "non_finite_metric"
             else:
-                row.update({k: errors[k][b] for k in METRIC_KEYS})
+                row.update({k: errors[k][b] for k in keys})
             rows.append(row)
         return rows
 
     def summarize(self, rows: list[dict]) -> dict:
-        def means(subset: list[dict]) -> dict:
-            return {"num_samples": len(subset),
-                    **{k: sum(r[k] for r in subset) / len(subset) if subset else None for k in METRIC_KEYS}}
-
+        means = metric_means
         strata = {label: means([r for r in rows if r["stratum"] == label])
                   for label in stratum_labels(self.strata) + ["unknown"]}
         if not strata["unknown"]["num_samples"]:

@@ -6,6 +6,12 @@ Torso (7), Nose (9); MPJPE and PA-MPJPE (similarity Procrustes per sample) in mm
 after subtracting each mesh's SMPL pelvis (J_regressor joint 0). GT meshes come from the *gendered* body
 model at the record's camera-frame SMPL params (translation irrelevant: everything is root-relative); the
 prediction is ``preds['vertices']`` from the neutral model.
+
+SMPL-X predictions (FuRPE protocol, ``smplx_j14`` given): when ``preds['vertices']`` has the regressor's vertex
+count, the 14 LSP joints come from that (14, V) regressor (SMPLX_to_J14; the open model's equivalent), the GT's
+from the H36M-17 regressor reordered to LSP-14, both centred on the middle of the hips; MPVPE only when the
+prediction has the GT's topology (the open SMPL and SMPL-X share one mesh). Other predictions (the SMPL
+constant references) keep the protocol above; each row says which (``joints``).
 """
 from __future__ import annotations
 
@@ -16,7 +22,9 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from common.body_models import gendered_gt_models
-from common.evaluation.mesh_evaluator import METRIC_KEYS, MeshEvaluator
+from common.evaluation.mesh_evaluator import M_TO_MM, METRIC_KEYS, MeshEvaluator, metric_means
+from common.evaluation.metrics import mpjpe, mpvpe, pa_mpjpe
+from common.evaluation.smplx_j14 import hip_centred, j14_from_h36m17, smplx_to_j14
 
 GENDER_CODES = {"neutral": 0, "male": 1, "female": 2}
 
@@ -36,11 +44,13 @@ class Pw3dEvaluator(MeshEvaluator):
     def __init__(self, body_model: Any, sequences: Sequence[str] | None = None,
                  gt_body_models: Mapping[str, Any] | None = None, subset: str = "test", crop: str = "pose2d",
                  pose_source: str = "", output_dir: str | Path | None = None, allow_skipped: bool = False,
-                 save_per_sample: bool = True, **kwargs: Any) -> None:
+                 save_per_sample: bool = True, smplx_j14: Any = None, **kwargs: Any) -> None:
         gt_models = {GENDER_CODES[g]: m for g, m in (gt_body_models or {}).items() if m is not None}
         super().__init__(body_model, output_dir=output_dir, allow_skipped=allow_skipped, strata=(),
                          save_per_sample=save_per_sample, gt_body_models=gt_models, **kwargs)
         self.sequences = list(sequences) if sequences is not None else None
+        self.smplx_j14 = None if smplx_j14 is None else torch.as_tensor(smplx_j14, dtype=torch.float64)
+        self._last_joints = "h36m17"
         self.info = {
             "dataset": "3dpw", "subset": subset, "crop": crop, "pose_source": pose_source,
             "gt_models": {g: ("gendered" if GENDER_CODES[g] in gt_models else "neutral (fallback)")
@@ -48,16 +58,20 @@ class Pw3dEvaluator(MeshEvaluator):
             "joints": "H36M-17 regressor, pelvis-relative, 14 joints (no Pelvis/Torso/Nose)",
             "pa": "similarity Procrustes per sample", "mpvpe_root": "SMPL pelvis", "units": "mm",
         }
+        if self.smplx_j14 is not None:
+            self.info["joints_smplx"] = (f"SMPL-X predictions ({self.smplx_j14.shape[1]} vertices): LSP-14 from the "
+                                         "SMPL-X J14 regressor vs GT H36M-17 -> LSP-14, hip-centred (FuRPE)")
 
     @classmethod
     def from_config(cls, cfg: Any, body_model: Any, output_dir: str | Path | None,
-                    records: Sequence[Any] | None = None,
-                    options: Mapping[str, Any] | None = None) -> "Pw3dEvaluator":
+                    records: Sequence[Any] | None = None, options: Mapping[str, Any] | None = None,
+                    smplx_j14: Any = None) -> "Pw3dEvaluator":
         """Builder for the evaluator registry: gendered GT models from ``cfg.body_model`` when they exist.
 
         ``records`` (the test dataset's records) enable the per-sequence breakdown and the count of people per
         2D input source; crop and input source are read from ``data.adapter_options['3dpw']``.
         ``options``: ``data.adapter_options['3dpw']`` (the caller in ``data`` reads them).
+        ``smplx_j14``: (14, V) SMPL-X J14 regressor for a whole-body model's predictions (None: SMPL only).
         """
         opts = dict(options or {})
         pose_source = str(opts.get("pose_source") or "subset default")
@@ -68,12 +82,30 @@ class Pw3dEvaluator(MeshEvaluator):
                    gt_body_models=gendered_gt_models(cfg, next(iter(body_model.buffers()), torch.empty(0)).device),
                    subset=cfg.data.test_subset or "test", crop=str(opts.get("crop", "pose2d")),
                    pose_source=pose_source, output_dir=output_dir, allow_skipped=cfg.test.allow_skipped,
-                   save_per_sample=cfg.test.save_per_sample)
+                   save_per_sample=cfg.test.save_per_sample, smplx_j14=smplx_j14)
+
+    def errors(self, pred_vertices: torch.Tensor, gt_vertices: torch.Tensor) -> dict[str, torch.Tensor]:
+        """SMPL path (MeshEvaluator) or, for SMPL-X predictions of the J14 regressor's size, the FuRPE path."""
+        if self.smplx_j14 is None or pred_vertices.shape[1] != self.smplx_j14.shape[1]:
+            self._last_joints = "h36m17"
+            return super().errors(pred_vertices, gt_vertices)
+        self._last_joints = "smplx_j14"
+        pred_v, gt_v = pred_vertices.double(), gt_vertices.double()
+        pred_j = hip_centred(smplx_to_j14(pred_v, self.smplx_j14.to(pred_v.device)))
+        gt_j = hip_centred(j14_from_h36m17(self._regress(gt_v, self.regressor)))
+        out = {"mpjpe": mpjpe(pred_j, gt_j) * M_TO_MM, "pa_mpjpe": pa_mpjpe(pred_j, gt_j) * M_TO_MM}
+        if pred_v.shape == gt_v.shape:
+            k = self.mesh_root
+            pred_v = pred_v - self._regress(pred_v, self.mesh_root_regressor)[:, k: k + 1]
+            gt_v = gt_v - self._regress(gt_v, self.mesh_root_regressor)[:, k: k + 1]
+            out["mpvpe"] = mpvpe(pred_v, gt_v) * M_TO_MM
+        return out
 
     def process_rows(self, batch: Mapping[str, Any], preds: Mapping[str, Any]) -> list[dict]:
         rows = super().process_rows(batch, preds)
         for row in rows:
             row.pop("occlusion", None), row.pop("stratum", None)
+            row["joints"] = self._last_joints
             if self.sequences is not None:
                 row["sequence"] = self.sequences[row["index"]]
         return rows
@@ -82,9 +114,7 @@ class Pw3dEvaluator(MeshEvaluator):
         return METRIC_KEYS + ("per_sequence",)
 
     def summarize(self, rows: list[dict]) -> dict:
-        def means(subset: list[dict]) -> dict:
-            return {"num_samples": len(subset), **{k: sum(r[k] for r in subset) / len(subset) for k in METRIC_KEYS}}
-
+        means = metric_means
         out = {**means(rows), "protocol": self.info}
         if self.sequences is not None:
             names = sorted({r["sequence"] for r in rows})

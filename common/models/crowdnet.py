@@ -18,7 +18,7 @@ from torch.profiler import record_function
 
 from common.geometry.camera import crowdnet_cam_translation, perspective_project
 from common.geometry.rotations import rot6d_to_axis_angle
-from common.models.losses import GRAPH15_IN_CROWDNET30, LossWeights, crowdnet_losses
+from common.models.losses import GRAPH15_IN_CROWDNET30, CropGeometry, LossWeights, crowdnet_losses
 from common.models.mean_params import MeanParams, load_mean_params
 from common.nets.backbone import ResNetBackbone
 from common.nets.heatmaps import render_gaussian_heatmaps
@@ -76,14 +76,12 @@ class CrowdNetRegressor(nn.Module):
         if input_size % 32:
             raise ValueError(f"{_WHERE}: data.input_size must be a multiple of 32, got {input_size}")
         object.__setattr__(self, "body_model", body_model)  # not a submodule: no state_dict keys
-        self.input_size, self.in_channels, self.pose_head = input_size, in_channels, pose_head
+        self.geometry = CropGeometry.for_input(input_size, depth_bins, focal_at_256, bbox_3d_size, camera_3d_size)
+        self.in_channels, self.pose_head = in_channels, pose_head
         self.heatmap_sigma, self.return_features = heatmap_sigma, return_features
-        self.volume_shape = (depth_bins, input_size // 32, input_size // 32)
         self.loss_weights = loss_weights
         self.pose_loss_rep = pose_loss_rep
         self.reprojection_trains_pose = reprojection_trains_pose
-        self.focal = focal_at_256 * input_size / 256.0
-        self.camera_3d_size, self.bbox_3d_size = camera_3d_size, bbox_3d_size
 
         self.backbone = ResNetBackbone(backbone, in_channels, pretrained, zero_init_residual)
         self.pose2feat = Pose2Feat(num_input_joints, self.backbone.stem_channels)
@@ -135,6 +133,19 @@ class CrowdNetRegressor(nn.Module):
     def faces(self) -> Tensor:
         return self.body_model.faces
 
+    # the geometry's most read entries (demo, visualizer, checkpoint geometry check), owned by ``self.geometry``
+    @property
+    def input_size(self) -> int:
+        return self.geometry.input_size
+
+    @property
+    def volume_shape(self) -> tuple[int, int, int]:
+        return self.geometry.volume_shape
+
+    @property
+    def focal(self) -> float:
+        return self.geometry.focal
+
     def _check_batch(self, batch: dict) -> None:
         keys = _INPUT_KEYS + (("edge",) if self.in_channels == 4 else ())
         missing = [k for k in keys if k not in batch]
@@ -184,14 +195,15 @@ class CrowdNetRegressor(nn.Module):
 
     def body_outputs(self, root_pose: Tensor, body_pose: Tensor, betas: Tensor, cam_param: Tensor) -> dict:
         """SMPL params + camera -> mesh in the camera frame, pelvis-relative joints and their projections."""
-        s = self.input_size
+        geo = self.geometry
+        s, f = geo.input_size, geo.focal
         with torch.autocast(root_pose.device.type, enabled=False), record_function("body_model"):  # fp16: cm errors
-            cam_trans = crowdnet_cam_translation(cam_param, (self.focal, self.focal), (s, s), self.camera_3d_size)
+            cam_trans = crowdnet_cam_translation(cam_param, (f, f), (s, s), geo.camera_3d_size)
             out = self.body_model(global_orient=root_pose, body_pose=body_pose, betas=betas, transl=cam_trans)
             joints = self.body_model.regress(out.vertices, "crowdnet30")  # (B, 30, 3) camera frame
             shift = cam_trans[:, None]
             seen = joints if self.reprojection_trains_pose else (joints - shift).detach() + shift
-            proj = perspective_project(seen, (self.focal, self.focal), (s / 2, s / 2))
+            proj = perspective_project(seen, (f, f), (geo.princpt, geo.princpt))
         return {"root_pose": root_pose, "body_pose": body_pose, "betas": betas, "cam_param": cam_param,
                 "cam_trans": cam_trans, "vertices": out.vertices, "joints_cam": joints - joints[:, :1],
                 "joints_proj": proj}
@@ -211,5 +223,5 @@ class CrowdNetRegressor(nn.Module):
         """The seven weighted 3DCrowdNet terms (common/models/losses.py); the trainer sums them."""
         gt_joints = self.gt_mesh_joints(batch)
         with record_function("losses"):
-            return crowdnet_losses(batch, preds, gt_joints, self.loss_weights, self.input_size, self.volume_shape,
-                                   self.focal, self.bbox_3d_size, pose_rep=self.pose_loss_rep)
+            return crowdnet_losses(batch, preds, gt_joints, self.loss_weights, self.geometry,
+                                   pose_rep=self.pose_loss_rep)

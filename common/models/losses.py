@@ -26,6 +26,36 @@ UNSUPERVISED_POSE_JOINTS = (7, 8, 10, 11, 20, 21, 22, 23)
 
 
 @dataclass(frozen=True)
+class CropGeometry:
+    """The crop, PositionNet volume and virtual camera a CrowdNet-style regressor predicts in; the model builds
+    it once (``CrowdNetRegressor.geometry``) and its forward pass and losses read it.
+
+    Fields: ``input_size`` crop side S (px); ``volume_shape`` (D, H, W) = (depth bins, S/32, S/32) cells;
+    ``focal`` virtual-camera focal (px) at S, principal point (S/2, S/2); ``bbox_3d_size`` metric depth range (m)
+    of the volume's depth axis; ``camera_3d_size`` person extent (m) that sets the camera depth
+    (common/geometry/camera.py).
+    """
+
+    input_size: int
+    volume_shape: tuple[int, int, int]
+    focal: float
+    bbox_3d_size: float = 2.0
+    camera_3d_size: float = 2.5
+
+    @property
+    def princpt(self) -> float:
+        """Principal point (px, same on both axes): the crop centre."""
+        return self.input_size / 2
+
+    @classmethod
+    def for_input(cls, input_size: int, depth_bins: int = 8, focal_at_256: float = 5000.0,
+                  bbox_3d_size: float = 2.0, camera_3d_size: float = 2.5) -> "CropGeometry":
+        """The geometry at crop side ``input_size`` (px): volume (depth_bins, S/32, S/32), focal scaled from 256 px."""
+        return cls(input_size, (depth_bins, input_size // 32, input_size // 32), focal_at_256 * input_size / 256.0,
+                   bbox_3d_size, camera_3d_size)
+
+
+@dataclass(frozen=True)
 class LossWeights:
     """Weight of each 3DCrowdNet term (``train.loss.*``); a weight of 0 still logs the (zeroed) term."""
 
@@ -125,8 +155,7 @@ def fit_translation(joints: Tensor, joints2d: Tensor, weight: Tensor, focal: flo
 
 
 def crowdnet_losses(batch: dict, preds: dict, gt_mesh_joints: Tensor | None, weights: LossWeights,
-                    input_size: int, volume_shape: tuple[int, int, int], focal: float,
-                    bbox_3d_size: float = 2.0, supervise_all_pose: bool = False,
+                    geometry: CropGeometry, *, supervise_all_pose: bool = False,
                     pose_rep: str = "axis_angle") -> dict[str, Tensor]:
     """The seven 3DCrowdNet terms and the optional ``root_param`` term (weight 0 by default), weighted.
 
@@ -136,10 +165,8 @@ def crowdnet_losses(batch: dict, preds: dict, gt_mesh_joints: Tensor | None, wei
             ``body_pose``, ``betas``).
         gt_mesh_joints: (B, 30, 3) crowdnet30 joints of the GT SMPL mesh (pelvis-relative, m), or None.
         weights: term weights.
-        input_size: crop size S (px).
-        volume_shape: (D, H, W) of the PositionNet volume.
-        focal: virtual-camera focal (px) at this input size (principal point S/2).
-        bbox_3d_size: metric depth range (m) covered by the volume's depth axis.
+        geometry: the model's crop size S (px), PositionNet volume (D, H, W), virtual camera (focal at S,
+            principal point S/2) and depth range of the volume (m).
         supervise_all_pose: False (official) leaves feet, wrists and hands out of the pose term.
         pose_rep: 'axis_angle' (official: L1 on the 72 axis-angle numbers) or 'rotmat' (L1 on the 24 rotation
             matrices). Axis-angle jumps at pi: an upright person's root rotation in the y-down camera is a
@@ -148,7 +175,8 @@ def crowdnet_losses(batch: dict, preds: dict, gt_mesh_joints: Tensor | None, wei
     Returns:
         {term: weighted scalar}.
     """
-    d, h, w = volume_shape
+    input_size, focal, bbox_3d_size = geometry.input_size, geometry.focal, geometry.bbox_3d_size
+    d, h, w = geometry.volume_shape
     ref = preds["joints_img"]
     to_cells = torch.tensor([w / input_size, h / input_size], device=ref.device, dtype=ref.dtype)
     g = list(GRAPH15_IN_CROWDNET30)
@@ -166,11 +194,11 @@ def crowdnet_losses(batch: dict, preds: dict, gt_mesh_joints: Tensor | None, wei
 
     # PositionNet vs the GT mesh's joints, projected with the translation that best explains the GT 2D joints
     if gt_mesh_joints is not None:
-        t, ok = fit_translation(gt_mesh_joints, j2d, v2d * smpl_valid[:, None], focal, input_size / 2)
+        t, ok = fit_translation(gt_mesh_joints, j2d, v2d * smpl_valid[:, None], focal, geometry.princpt)
         cam = gt_mesh_joints + t[:, None]
-        uv = cam[..., :2] / cam[..., 2:].clamp(min=1e-4) * focal + input_size / 2
+        uv = cam[..., :2] / cam[..., 2:].clamp(min=1e-4) * focal + geometry.princpt
         target_smpl = torch.cat([uv[:, g] * to_cells, depth_to_volume(gt_mesh_joints[:, g, 2:], d, bbox_3d_size)], -1)
-        mask_smpl = inside_volume(target_smpl, volume_shape) & (ok & (smpl_valid > 0))[:, None]
+        mask_smpl = inside_volume(target_smpl, geometry.volume_shape) & (ok & (smpl_valid > 0))[:, None]
         out["smpl_joint_img"] = masked_l1(preds["joints_img"], target_smpl, mask_smpl[..., None])
         out["smpl_joint_cam"] = masked_l1(preds["joints_cam"], gt_mesh_joints, smpl_valid[:, None, None])
     else:

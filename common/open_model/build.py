@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from common.open_model import pipeline
+from common.open_model import files  # names and params; the builder (pipeline) is imported only to build
 from common.paths import cache_dir
 
 BUILDER_VERSION = 2  # bump whenever the builder's output changes for the same inputs
@@ -38,9 +38,9 @@ class OpenModelPaths:
 
     @classmethod
     def in_folder(cls, folder: Path) -> "OpenModelPaths":
-        return cls(folder, folder / pipeline.SMPL_FILE, folder / pipeline.SMPL_NPZ_FILE, folder / pipeline.SMPLX_FILE,
-                   folder / pipeline.REGRESSORS_FILE, folder / pipeline.VERTEX_SETS_FILE,
-                   folder / pipeline.MANIFEST_FILE)
+        return cls(folder, folder / files.SMPL_FILE, folder / files.SMPL_NPZ_FILE, folder / files.SMPLX_FILE,
+                   folder / files.REGRESSORS_FILE, folder / files.VERTEX_SETS_FILE,
+                   folder / files.MANIFEST_FILE)
 
     def complete(self) -> bool:
         return all(p.is_file() for p in (self.smpl_path, self.smpl_npz_path, self.smplx_path, self.regressors_path,
@@ -54,7 +54,7 @@ def _version(package: str) -> str:
         return "missing"
 
 
-def build_key(params: pipeline.BuildParams) -> str:
+def build_key(params: files.BuildParams) -> str:
     """16-hex-digit hash of every input of the build."""
     inputs = {"builder": BUILDER_VERSION, "anny": _version("anny"), "smplx": _version("smplx"),
               "params": asdict(params)}
@@ -77,12 +77,12 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure_open_model(force: bool = False, params: pipeline.BuildParams | None = None) -> OpenModelPaths:
+def ensure_open_model(force: bool = False, params: files.BuildParams | None = None) -> OpenModelPaths:
     """Return the open model's files, building them on first use (~2-3 min incl. anny's own first build).
 
     Later calls only check that the files exist. ``force=True`` rebuilds even if present.
     """
-    params = params or pipeline.BuildParams()
+    params = params or files.BuildParams()
     root = cache_dir() / "open_model"
     root.mkdir(parents=True, exist_ok=True)
     key = build_key(params)
@@ -97,7 +97,9 @@ def ensure_open_model(force: bool = False, params: pipeline.BuildParams | None =
         tmp.mkdir()
         log.info("building the open body model into %s", paths.folder)
         try:
-            pipeline.build_files(tmp, params)
+            from common.open_model.pipeline import build_files
+
+            build_files(tmp, params)
             if paths.folder.exists():
                 old = root / f".old-{key}-{os.getpid()}"
                 paths.folder.rename(old)

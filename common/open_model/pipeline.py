@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,15 @@ from common.open_model import anny_source, named_regressors, vertex_order, write
 from common.open_model.bodies import allowed_vertices, sample_bodies
 from common.open_model.expressions import expression_space, sample_action_weights
 from common.open_model.face_landmarks import place_landmarks
+from common.open_model.files import (  # noqa: F401  (re-exported)
+    MANIFEST_FILE,
+    REGRESSORS_FILE,
+    SMPL_FILE,
+    SMPL_NPZ_FILE,
+    SMPLX_FILE,
+    VERTEX_SETS_FILE,
+    BuildParams,
+)
 from common.open_model.hand_pca import hand_pca, sample_hand_poses
 from common.open_model.joint_maps import (
     SMPL_JOINT_NAMES,
@@ -28,22 +37,6 @@ from common.open_model.shape_space import fit_shape_space
 from common.open_model.tpose import finger_tip_vertices
 
 log = logging.getLogger(__name__)
-SMPL_FILE, SMPL_NPZ_FILE, SMPLX_FILE = "SMPL_NEUTRAL.pkl", "SMPL_NEUTRAL.npz", "SMPLX_NEUTRAL.npz"
-REGRESSORS_FILE, VERTEX_SETS_FILE, MANIFEST_FILE = "joint_regressors.npz", "vertex_sets.json", "manifest.json"
-
-
-@dataclass(frozen=True)
-class BuildParams:
-    """Every input of the build that changes its output (all part of the cache key)."""
-
-    num_samples: int = 600  # sampled adult phenotypes (shape PCA and regressor fit)
-    seed: int = 0
-    num_betas: int = 10
-    num_expression: int = 10
-    fit_fraction: float = 0.7  # the first 70% of the samples fit the regressors, the rest is held out
-    num_candidates: int = 400  # nearest vertices (of adjacent segments) considered per joint by the regressor fit
-    hand_samples: int = 20000
-    expression_samples: int = 5000
 
 
 def _merge(weights: torch.Tensor, segments: np.ndarray, num_joints: int) -> np.ndarray:

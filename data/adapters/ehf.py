@@ -114,10 +114,18 @@ def keypoint_bbox(xy: np.ndarray, valid: np.ndarray, extend: float = 1.2) -> np.
 
 
 def _frame_ids(root: Path) -> list[str]:
-    ids = sorted({m.group(1) for p in root.iterdir() if (m := re.fullmatch(r"(\d+)_align\.ply", p.name))},
-                 key=int)
+    """Frame ids of every GT mesh, OpenPose JSON or image; a frame with a JSON or image but no mesh is an error
+    (EHF scores every frame: silently dropping one would change the numbers)."""
+    names = {p.name for p in root.iterdir()}
+    ids = sorted({m.group(1) for n in names if (m := re.fullmatch(r"(\d+)_align\.ply", n))}, key=int)
     if not ids:
         raise EHFError(f"{root}: no 'NN_align.ply' files found (is data.roots.ehf the EHF folder?)")
+    others = sorted({m.group(1) for n in names if (m := re.fullmatch(r"(\d+)_(?:2Djnt\.json|img\.jpg|img\.png)", n))},
+                    key=int)
+    for fid in others:
+        if f"{fid}_align.ply" not in names:
+            raise EHFError(f"{root / (fid + '_align.ply')}: GT mesh not found (frame {fid} has an image or "
+                           f"OpenPose JSON)")
     return ids
 
 

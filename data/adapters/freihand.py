@@ -93,6 +93,21 @@ def load_freihand_split(root: str | os.PathLike, split: str) -> FreiHANDSplit:
     )
 
 
+def _check_image_count(folder: Path, expected: int, k_file: Path, n: int) -> None:
+    """The rgb folder holds exactly the images the annotations describe (N, or 4 N for training)."""
+    if not folder.is_dir():
+        raise FreiHANDError(f"{folder}: image folder not found")
+    found = {p.name for p in folder.iterdir() if len(p.stem) == 8 and p.stem.isdigit() and p.suffix == ".jpg"}
+    missing = next((f"{i:08d}.jpg" for i in range(expected) if f"{i:08d}.jpg" not in found), None)
+    if missing is not None:
+        raise FreiHANDError(f"{folder / missing}: image file not found ({k_file.name} has {n} samples: "
+                            f"{expected} images expected)")
+    count = len(found)
+    if count != expected:
+        raise FreiHANDError(f"{folder}: {count} images but {k_file.name} has {n} samples ({expected} images "
+                            "expected); the annotation files and images are from different releases or incomplete")
+
+
 def mano_root_position(mano: np.ndarray, K: np.ndarray, mano_tail: str = "uv_scale") -> np.ndarray:
     """Camera-frame position (3,) m encoded by the last 3 MANO values (see the module docstring)."""
     tail = np.asarray(mano, dtype=np.float64)[58:61]
@@ -129,6 +144,9 @@ def read_freihand(
     root = Path(root)
     ann = load_freihand_split(root, split)
     n, records = len(ann), []
+    if check_images:
+        _check_image_count(root / split / "rgb", n * (len(FREIHAND_VERSIONS) if split == "training" else 1),
+                           root / f"{split}_K.json", n)
     for v in versions:
         for idx in range(n):
             image = root / split / "rgb" / f"{idx + n * FREIHAND_VERSIONS.index(v):08d}.jpg"

@@ -1,4 +1,6 @@
-"""Named 3DPW evaluation subsets (``data.test_subset``) and their resolution to (split, sequence) lists.
+"""Named evaluation subsets (``data.test_subset``): the synthetic world's occlusion strata, and 3DPW's.
+
+3DPW subsets (``data.test_subset``) and their resolution to (split, sequence) lists.
 
 - ``test``: the whole official test split (3DCrowdNet's "3DPW" rows), OpenPose inputs.
 - ``validation`` / ``train``: the whole split.
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from common.errors import UserError
 
 PW3D_SPLITS = ("train", "validation", "test")
+SYNTHETIC_SUBSETS = ("", "low_occlusion", "mid_occlusion", "high_occlusion")  # the SMPL world's occlusion strata
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from common.config import ConfigError
+from data.adapters.subsets import SYNTHETIC_SUBSETS as SUBSETS
 from data.records import PersonRecord
 from data.synthetic.generator import GeneratorParams, ensure_split
 
 log = logging.getLogger(__name__)
 
-SUBSETS = ("", "low_occlusion", "mid_occlusion", "high_occlusion")
 
 
 def body_model_id(body_model) -> str:

@@ -101,4 +101,5 @@ def load_pw3d_records(split: str, cfg: Any, subset: str = "") -> list[PersonReco
     of :func:`read_pw3d` (fmt, crop, pose_source, hhrnet_path, ...) from ``data.adapter_options['3dpw']``."""
     name = subset or {"val": "validation"}.get(split, split)
     opts = adapter_options(cfg, "3dpw")
+    opts.pop("smplx_j14_regressor", None)  # an evaluator option (data/evaluators.py), not the adapter's
     return read_pw3d(dataset_root(cfg, "3dpw"), name, rest_pelvis=lazy_rest_pelvis(cfg), **opts)

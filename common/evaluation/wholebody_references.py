@@ -1,0 +1,93 @@
+"""Constant part references for the whole-body model, scored by the same (EHF-style) evaluator.
+
+The body is the GT's; only one part is constant, so each reference isolates what the part networks must beat:
+
+- ``mean_hands``: both hands in the training set's mean hand pose (per-joint chordal mean of the stored
+  rotations, each side on its own);
+- ``neutral_face``: zero expression and a closed (identity) jaw;
+- ``mean_hands_neutral_face``: both at once.
+
+Parameters are :class:`common.wholebody.SMPLXParams` (rotation matrices, absolute fingers: what
+``WholeBodyLayer`` takes) or a dict in whatever form another SMPL-X layer takes; pose entries may be rotation
+matrices (..., 3, 3) or axis-angle (B, 3k): the reference keeps each entry's form. The hand mean is the chordal
+mean of the parameters as stored (absolute finger rotations for SMPLXParams).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import Tensor
+
+from common.geometry.rotation_mean import chordal_mean
+from common.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+
+WHOLEBODY_REFERENCE_NAMES = ("mean_hands", "neutral_face", "mean_hands_neutral_face")
+HAND_KEYS = ("left_hand_pose", "right_hand_pose")
+JAW_KEY, EXPRESSION_KEY = "jaw_pose", "expression"
+
+
+def _is_matrix(pose: Tensor) -> bool:
+    return pose.ndim >= 3 and tuple(pose.shape[-2:]) == (3, 3)
+
+
+def mean_rotation_pose(poses: Tensor) -> Tensor:
+    """(N, J, 3, 3) or (N, 3 J) axis-angle -> the per-joint chordal mean in the same form ((J, 3, 3) | (3 J,))."""
+    if _is_matrix(poses):
+        return chordal_mean(poses.double()).to(poses.dtype)
+    if poses.ndim != 2 or poses.shape[1] % 3:
+        raise ValueError(f"mean_rotation_pose: expected (N, J, 3, 3) or (N, 3J) poses, got {tuple(poses.shape)}")
+    mats = axis_angle_to_matrix(poses.double().reshape(len(poses), -1, 3))
+    return matrix_to_axis_angle(chordal_mean(mats)).reshape(-1).to(poses.dtype)
+
+
+def _identity_like(pose: Tensor) -> Tensor:
+    if _is_matrix(pose):
+        return torch.eye(3, dtype=pose.dtype, device=pose.device).expand_as(pose).clone()
+    return torch.zeros_like(pose)
+
+
+def _has(params: Any, key: str) -> bool:
+    return key in params if isinstance(params, Mapping) else hasattr(params, key)
+
+
+def _get(params: Any, key: str) -> Tensor:
+    return params[key] if isinstance(params, Mapping) else getattr(params, key)
+
+
+def _with(params: Any, fields: Mapping[str, Tensor]) -> Any:
+    return {**params, **fields} if isinstance(params, Mapping) else params.replace(**fields)
+
+
+def reference_params(gt_params: Any, train_params: Any) -> dict[str, Any]:
+    """{reference name: parameters}: the GT parameters (same type) with the constant part(s) substituted.
+
+    gt_params: SMPLXParams or dict, B samples (hand poses, ``jaw_pose``, ``expression``).
+    train_params: SMPLXParams or dict holding at least the two hand poses (N samples each).
+    """
+    missing = [k for k in HAND_KEYS + (JAW_KEY, EXPRESSION_KEY) if not _has(gt_params, k)]
+    missing += [f"train:{k}" for k in HAND_KEYS if not _has(train_params, k)]
+    if missing:
+        raise KeyError(f"wholebody references: parameters missing {missing}")
+    batch = _get(gt_params, HAND_KEYS[0]).shape[0]
+    hands = {}
+    for key in HAND_KEYS:
+        like = _get(gt_params, key)
+        mean = mean_rotation_pose(torch.as_tensor(_get(train_params, key))).to(like.device, like.dtype)
+        hands[key] = mean.expand((batch,) + tuple(mean.shape)).clone()
+    face = {JAW_KEY: _identity_like(_get(gt_params, JAW_KEY)),
+            EXPRESSION_KEY: torch.zeros_like(_get(gt_params, EXPRESSION_KEY))}
+    return {"mean_hands": _with(gt_params, hands), "neutral_face": _with(gt_params, face),
+            "mean_hands_neutral_face": _with(gt_params, {**hands, **face})}
+
+
+def wholebody_references(layer_fn: Callable[[Any], Tensor], gt_params: Any, train_params: Any) -> dict[str, Tensor]:
+    """{reference name: (B, V, 3) SMPL-X vertices} for :data:`WHOLEBODY_REFERENCE_NAMES`.
+
+    layer_fn: parameters -> (B, V, 3) vertices (m, the GT's frame), the same function that turns the GT
+    parameters into the GT mesh, e.g. ``lambda p: layer(p, transl).vertices`` with a ``WholeBodyLayer``.
+    gt_params / train_params: see :func:`reference_params`. Feed each result to the EHF evaluator as
+    ``preds['vertices']``.
+    """
+    with torch.no_grad():
+        return {name: layer_fn(params) for name, params in reference_params(gt_params, train_params).items()}
