@@ -112,13 +112,24 @@ def run_demo(args: argparse.Namespace) -> list[Path]:
     results = {"image": str(image_path), "people": [],
                "skipped": sorted(set(range(len(people))) - {p.index for p in persons})}
     if persons:
+        import torch
+
         from common.engine import resolve_device
+        from common.render.wholebody_visualize import RENDER_FOCAL, draw_image_keypoints, to_crop_camera
 
         device = resolve_device(cfg.experiment.device)
         model = load_model(cfg, args.ckpt, device)
         regressor = getattr(model, "student", model)  # SEFD wrappers hold the regressor as .student
-        files, results["people"] = write_meshes(out_dir, stem, image, persons, predict(model, persons, device),
-                                                regressor.faces.cpu().numpy(), regressor.focal, cfg.data.input_size)
+        preds = predict(model, persons, device)
+        focal = getattr(regressor, "focal", None)
+        if focal is None:  # the whole-body model: weak perspective -> its pinhole equivalent; keypoints drawn too
+            written.append(out_dir / f"{stem}_keypoints.png")
+            save_png(written[-1], draw_image_keypoints(image, preds["keypoints2d"],
+                                                       torch.stack([torch.as_tensor(p.crop_to_img) for p in persons]),
+                                                       regressor.layer.keypoints_valid.cpu()))
+            preds, focal = to_crop_camera(preds, cfg.data.input_size), RENDER_FOCAL
+        files, results["people"] = write_meshes(out_dir, stem, image, persons, preds,
+                                                regressor.faces.cpu().numpy(), focal, cfg.data.input_size)
         written += files
     else:
         print(f"warning: no person of {image_path.name} could be reconstructed", file=sys.stderr)

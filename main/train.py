@@ -75,6 +75,10 @@ def make_visualizer(model: torch.nn.Module) -> Callable | None:
 
     core = getattr(model, "module", model)
     core = getattr(core, "student", core)  # SEFD wrappers: draw with the regressor inside
+    if not hasattr(core, "focal"):  # the whole-body model: weak perspective, OpenPose-137 keypoints, part boxes
+        from common.render.wholebody_visualize import wholebody_pictures
+
+        return lambda batch, preds: wholebody_pictures(batch, preds, core.faces)
     size, bones = float(core.input_size), skeleton("crowdnet30")
 
     def visualize(batch: dict, preds: dict) -> dict:
@@ -124,7 +128,7 @@ def log_references(cfg: Any, parts: Components, run_dir: Path, info: DistInfo, l
 
     train_set = parts.train_loader.dataset
     try:
-        train_poses = smpl_poses_of(getattr(train_set, "datasets", [train_set]))
+        train_poses = smpl_poses_of(getattr(train_set, "datasets", [train_set]), parts.eval_body_model.kind)
     except UserError as err:
         logger.info(f"references: not computed ({err})")
         return None
@@ -203,7 +207,9 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
                                  records=dataset_records(parts.test_loader))
                  if parts.test_loader is not None else None)
     refs = None
-    if cfg.test.references and references_apply(evaluator) and resume is None:
+    if (cfg.test.references and resume is None
+            and references_apply(evaluator, dataset_records(parts.test_loader) if parts.test_loader else None,
+                                 parts.eval_body_model.kind)):
         refs = log_references(cfg, parts, run_dir, info, logger)
     logger.info(f"run {run_dir}: device {info.device}, {info.world_size} process(es), "
                 f"{sum(p.numel() for p in parts.model.parameters() if p.requires_grad)} trainable parameters")

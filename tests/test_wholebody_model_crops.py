@@ -70,3 +70,29 @@ def test_sampler_is_differentiable_wrt_the_image():
     out.sum().backward()
     assert img.grad is not None and img.grad[..., 4:20, 4:20].abs().sum() > 0
     assert img.grad[..., 24:, 24:].abs().sum() == 0
+
+
+def test_gt_training_crops_follow_the_gt_keypoints_where_a_part_has_them():
+    import torch
+
+    from common.models.wholebody.crops import boxes_from_points
+    from common.wholebody.layout import RIGHT_HAND
+    from tests.wholebody_model_fixtures import make_batch, tiny_model
+
+    model = tiny_model(train_crops="gt")
+    batch = make_batch(model, batch=2)
+    batch["keypoints2d_valid"][1, RIGHT_HAND] = 0  # sample 1 has no visible right hand: predicted box
+    model.train()
+    with torch.no_grad():
+        torch.manual_seed(0)  # the same dropout in both passes
+        preds = model(batch)
+        model.train_crops = "predicted"
+        torch.manual_seed(0)
+        predicted = model(batch)["right_hand_box"]
+    ids = model._part_ids["right_hand"]
+    scale = model.hd_size / model.input_size
+    gt = boxes_from_points(batch["keypoints2d"][:, ids] * scale, batch["keypoints2d_valid"][:, ids],
+                           model.hand_box_scale)
+    assert torch.allclose(preds["right_hand_box"][0], gt[0], atol=1e-4)
+    assert torch.allclose(preds["right_hand_box"][1], predicted[1], atol=1e-4)
+    assert not torch.allclose(predicted[0], gt[0], atol=1e-2)  # the untrained prediction is elsewhere

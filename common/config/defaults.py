@@ -193,6 +193,7 @@ class WholeBodyCfg:
     head_box_scale: float = 2.0  # head box = extent of projected head keypoints x this (ExPose 2.0)
     use_hand_net: bool = True  # False: fingers and wrists come from the body network (ablation)
     use_head_net: bool = True  # False: jaw and expression come from the body network (ablation)
+    train_crops: str = "predicted"  # training part crops from 'predicted' (ExPose) | 'gt' 2D keypoints (where >= 3)
     mean_params: str = ""  # .npz of mean SMPL-X params the regressors start from ('' = rest pose, zero shape)
     loss: WholeBodyLossCfg = field(default_factory=WholeBodyLossCfg)  # loss weights
 

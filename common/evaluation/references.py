@@ -60,12 +60,18 @@ class ConstantPoseModel(nn.Module):
         return {"vertices": out.vertices}
 
 
-def references_apply(evaluator: Any) -> bool:
-    """True for evaluators that score SMPL meshes (``preds['vertices']``), which a constant pose can be scored by;
-    keypoint-AP, EHF and FreiHAND evaluators need other predictions."""
+def references_apply(evaluator: Any, records: Any = None, kind: str = "smpl") -> bool:
+    """True for evaluators a constant predictor can be scored by: SMPL mesh evaluators, and the EHF-style
+    whole-body evaluator when the test records carry GT SMPL-X parameters (the part references keep the GT body;
+    the real EHF has meshes only). ``kind``: the evaluation body model's ('smpl' | 'smplx'); the SMPL constant
+poses need the SMPL model (a whole-body model on 3DPW has no reference yet). Keypoint-AP and FreiHAND evaluators
+need other predictions."""
+    from common.evaluation.ehf_evaluator import EHFEvaluator
     from common.evaluation.mesh_evaluator import MeshEvaluator
 
-    return isinstance(evaluator, MeshEvaluator)
+    if isinstance(evaluator, EHFEvaluator):
+        return kind == "smplx" and bool(records) and all(getattr(r, "smplx_pose", None) is not None for r in records)
+    return kind == "smpl" and isinstance(evaluator, MeshEvaluator)
 
 
 def reference_models(body_model: nn.Module, train_poses: np.ndarray) -> dict[str, ConstantPoseModel]:

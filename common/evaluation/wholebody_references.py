@@ -91,3 +91,49 @@ def wholebody_references(layer_fn: Callable[[Any], Tensor], gt_params: Any, trai
     """
     with torch.no_grad():
         return {name: layer_fn(params) for name, params in reference_params(gt_params, train_params).items()}
+
+
+class PartReferenceModel(torch.nn.Module):
+    """A constant part predictor for the evaluation loop: each sample's GT SMPL-X body (``batch['smplx_pose']``,
+    ``smplx_betas``, ``smplx_expression``) with the hands at constant mean poses and/or the face neutral ->
+    ``preds['vertices']`` (B, V, 3), the GT's frame without translation (the EHF-style evaluator aligns per part).
+
+    Args:
+        layer: the :class:`~common.wholebody.layer.WholeBodyLayer` the GT meshes come from (used, not owned).
+        hand_means: {'left_hand_pose', 'right_hand_pose'} -> (15, 3, 3) constant finger rotations, or None to
+            keep the GT hands. neutral_face: zero expression and identity jaw.
+    """
+
+    def __init__(self, layer: torch.nn.Module, hand_means: Mapping[str, Tensor] | None, neutral_face: bool) -> None:
+        super().__init__()
+        object.__setattr__(self, "layer", layer)
+        self.hand_keys = tuple(hand_means or ())
+        for key in self.hand_keys:
+            self.register_buffer(key, torch.as_tensor(hand_means[key]).float())
+        self.neutral_face = neutral_face
+
+    def forward(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        from common.wholebody.params import SMPLXParams
+
+        params = SMPLXParams.from_axis_angle(batch["smplx_pose"].float(), batch["smplx_betas"].float(),
+                                             batch["smplx_expression"].float())
+        size = params.batch_size
+        fields = {key: getattr(self, key).expand(size, 15, 3, 3) for key in self.hand_keys}
+        if self.neutral_face:
+            fields[JAW_KEY] = _identity_like(params.jaw_pose)
+            fields[EXPRESSION_KEY] = torch.zeros_like(params.expression)
+        return {"vertices": self.layer(params.replace(**fields)).vertices}
+
+
+def part_reference_models(layer: torch.nn.Module, train_poses: Tensor) -> dict[str, PartReferenceModel]:
+    """{name: constant part predictor} for :data:`WHOLEBODY_REFERENCE_NAMES` from (N, 55, 3) axis-angle training
+    SMPL-X poses (absolute fingers): the hand means are per-joint chordal means of each side's rotations."""
+    poses = torch.as_tensor(train_poses, dtype=torch.float64).reshape(-1, 55, 3)
+    if len(poses) == 0:
+        raise ValueError("part_reference_models: no training poses")
+    mats = axis_angle_to_matrix(poses)
+    means = {"left_hand_pose": mean_rotation_pose(mats[:, 25:40]).float(),
+             "right_hand_pose": mean_rotation_pose(mats[:, 40:55]).float()}
+    return {"mean_hands": PartReferenceModel(layer, means, False),
+            "neutral_face": PartReferenceModel(layer, None, True),
+            "mean_hands_neutral_face": PartReferenceModel(layer, means, True)}

@@ -43,7 +43,7 @@ def build_experiment_model(cfg, body_model: nn.Module, training: bool = True,
 
     plan = ExperimentPlan.from_config(cfg)
     if plan.family == "wholebody":
-        return build_wholebody_model(cfg, body_model)
+        return build_wholebody_model(cfg, body_model, hand_only=not training and cfg.data.test_set == "freihand")
     kind = plan.model_kind(training)
     if kind == "regressor":
         return build_model(cfg, body_model)
@@ -55,12 +55,19 @@ def build_experiment_model(cfg, body_model: nn.Module, training: bool = True,
     return DistillationWrapper.from_config(cfg, regressor, teacher, edge_fn=edge_fn)
 
 
-def build_wholebody_model(cfg, body_model: nn.Module) -> nn.Module:
-    """The whole-body model of ``cfg.model`` / ``cfg.wholebody`` on the SMPL-X ``body_model``."""
+def build_wholebody_model(cfg, body_model: nn.Module, hand_only: bool = False) -> nn.Module:
+    """The whole-body model of ``cfg.model`` / ``cfg.wholebody`` on the SMPL-X ``body_model``; ``hand_only``: its
+    hand network alone posing the MANO-layout hand of ``cfg.body_model`` (the FreiHAND protocol)."""
     from common.models.wholebody.model import WholeBodyModel
     from common.wholebody.layer import WholeBodyLayer
 
     kind = getattr(body_model, "kind", None)
     if kind != "smplx":
         raise ValueError(f"model.family=wholebody needs an SMPL-X body model, got {kind!r}")
-    return WholeBodyModel.from_config(cfg, WholeBodyLayer.from_body_model(body_model))
+    model = WholeBodyModel.from_config(cfg, WholeBodyLayer.from_body_model(body_model))
+    if not hand_only:
+        return model
+    from common.body_models import body_model_from_config
+    from common.models.wholebody.hand_only import HandOnlyModel
+
+    return HandOnlyModel(model, body_model_from_config(cfg, kind="mano"))

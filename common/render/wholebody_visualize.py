@@ -64,3 +64,25 @@ def wholebody_pictures(batch: Mapping[str, Any], preds: Mapping[str, Any], faces
         pics = draw_boxes(pics, boxes, batch["img_hd"].shape[-1] / img.shape[0])
     mesh = mesh_on_crop(img, preds["vertices"][index], faces, preds["camera"][index])
     return {"keypoints": pics, "mesh": mesh}
+
+
+def to_crop_camera(preds: Mapping[str, Any], crop_size: int) -> dict:
+    """Whole-body predictions as the demo's mesh writer wants them: ``vertices`` (B, V, 3) moved into the pinhole
+    crop camera of focal :data:`RENDER_FOCAL` equivalent to the weak perspective, and that ``cam_trans`` (B, 3)."""
+    shift = weak_perspective_translation(preds["camera"].float(), RENDER_FOCAL, float(crop_size))
+    return {**preds, "vertices": preds["vertices"].float() + shift[:, None], "cam_trans": shift}
+
+
+def draw_image_keypoints(image: np.ndarray, keypoints2d: torch.Tensor, crop_to_img: torch.Tensor,
+                         valid: torch.Tensor | None = None) -> np.ndarray:
+    """Every person's OpenPose-137 keypoints (N, 137, 2) in crop px, mapped to the image by ``crop_to_img``
+    (N, 2, 3), drawn with the OpenPose-137 skeleton (face points as dots)."""
+    from common.joint_sets import skeleton
+    from common.render.visualize import draw_pose2d
+
+    out, bones = image, skeleton("openpose137")
+    for k in range(keypoints2d.shape[0]):
+        m = crop_to_img[k].double()
+        pts = keypoints2d[k].double() @ m[:, :2].T + m[:, 2]
+        out = draw_pose2d(out, pts, None if valid is None else valid, bones, (1.0, 0.2, 0.2), radius=1, thickness=1)
+    return out

@@ -13,6 +13,8 @@ Sections (``--only`` picks one or more):
   sefd    Canny channel, on-the-fly overlap edge and SEFD student step (DistillationWrapper, teacher and
           Canny included) vs the regressor step (tool/bench/sefd.py).
   render  rasterizer, 3 people at 256x256, vs an OpenCV painter's-algorithm renderer (tool/bench/render.py).
+  wholebody  the ExPose-style whole-body training step vs the regressor / its body network alone, and the crop
+          sampler's share of the step (tool/bench/wholebody.py).
 
 Usage::
 
@@ -38,9 +40,10 @@ from common.engine.seed import seed_everything
 from tool.bench.pipeline import loader_section, train_section
 from tool.bench.render import render_section
 from tool.bench.sefd import sefd_section
+from tool.bench.wholebody import wholebody_section
 from tool.bench.workbench import Workbench
 
-SECTIONS = ("train", "loader", "sefd", "render")
+SECTIONS = ("train", "loader", "sefd", "render", "wholebody")
 
 
 def format_table(figures: list[dict]) -> str:
@@ -91,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             found = loader_section(bench, rounds, block=4 if args.quick else 8)
         elif section == "sefd":
             found = sefd_section(bench, rounds, args.against)
+        elif section == "wholebody":
+            found = wholebody_section(bench, rounds)
         else:
             found = render_section(rounds)
         figures += found

@@ -75,3 +75,22 @@ def sample_crops(images: Tensor, affines: Tensor, crop_size: int) -> Tensor:
     theta = (n_img @ a @ n_crop_inv)[:, :2]
     grid = F.affine_grid(theta, [b, images.shape[1], crop_size, crop_size], align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def with_gt_boxes(boxes: dict[str, Tensor], keypoints2d: Tensor, valid: Tensor, scale_of: dict[str, float],
+                  ids_of: dict[str, list[int]], px_to_hd: float, min_points: int = 3) -> dict[str, Tensor]:
+    """Training aid (``wholebody.train_crops='gt'``): each part box from the GT 2D keypoints where at least
+    ``min_points`` of the part's keypoints are valid, else the predicted box (``boxes``).
+
+    keypoints2d (B, 137, 2) body-crop px and valid (B, 137) from the batch; ``px_to_hd`` = H / S; ``ids_of`` /
+    ``scale_of``: per part name, its keypoint indices and box scale. Early in training the body network's
+    projected hands miss the hands, so crops from its prediction show the part networks nothing to learn from.
+    """
+    out = {}
+    for name, box in boxes.items():
+        ids = ids_of[name]
+        part_valid = valid[:, ids]
+        gt = boxes_from_points(keypoints2d[:, ids].float() * px_to_hd, part_valid, scale_of[name])
+        ok = (part_valid > 0).sum(dim=1, keepdim=True) >= min_points
+        out[name] = torch.where(ok, gt.to(box.dtype), box)
+    return out

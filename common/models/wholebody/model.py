@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.profiler import record_function
 
 from common.models.wholebody import parts
-from common.models.wholebody.crops import box_affines, boxes_from_points, sample_crops
+from common.models.wholebody.crops import box_affines, boxes_from_points, sample_crops, with_gt_boxes
 from common.models.wholebody.kinematics import HEAD, L_WRIST, R_WRIST, global_rotations
 from common.models.wholebody.losses import WholeBodyLossWeights, wholebody_losses
 from common.models.wholebody.mean_init import mean_body_vector
@@ -59,7 +59,7 @@ class WholeBodyModel(nn.Module):
                  ief_stages: int = 3, ief_hidden: int = 1024, ief_dropout: float = 0.5,
                  camera_scale_mean: float = 0.9, hand_crop_size: int = 224, head_crop_size: int = 256,
                  hand_box_scale: float = 2.0, head_box_scale: float = 2.0, use_hand_net: bool = True,
-                 use_head_net: bool = True, mean_params: str = "",
+                 use_head_net: bool = True, mean_params: str = "", train_crops: str = "predicted",
                  loss_weights: WholeBodyLossWeights | None = None) -> None:
         super().__init__()
         object.__setattr__(self, "layer", layer)  # not a submodule: no state_dict keys
@@ -67,6 +67,7 @@ class WholeBodyModel(nn.Module):
         self.hand_crop_size, self.head_crop_size = hand_crop_size, head_crop_size
         self.hand_box_scale, self.head_box_scale = hand_box_scale, head_box_scale
         self.use_hand_net, self.use_head_net = use_hand_net, use_head_net
+        self.train_crops = train_crops  # 'gt': training crops from GT keypoints where a part has them
         self.loss_weights = loss_weights or WholeBodyLossWeights()
         self.keep_crops = False  # True: preds also hold the sampled crops (tests, debugging)
         ief = dict(hidden=ief_hidden, stages=ief_stages, dropout=ief_dropout, zero_init_residual=zero_init_residual)
@@ -87,7 +88,7 @@ class WholeBodyModel(nn.Module):
                    ief_hidden=w.ief_hidden, ief_dropout=w.ief_dropout, camera_scale_mean=w.camera_scale_mean,
                    hand_crop_size=w.hand_crop_size, head_crop_size=w.head_crop_size,
                    hand_box_scale=w.hand_box_scale, head_box_scale=w.head_box_scale, use_hand_net=w.use_hand_net,
-                   use_head_net=w.use_head_net, mean_params=w.mean_params,
+                   use_head_net=w.use_head_net, mean_params=w.mean_params, train_crops=w.train_crops,
                    loss_weights=WholeBodyLossWeights.from_config(w.loss))
 
     def _apply(self, fn, *args, **kwargs):
@@ -113,6 +114,17 @@ class WholeBodyModel(nn.Module):
         if self.head_net is not None:
             init = parts.head_init(params, out.joints, rotations, camera, boxes["head"], self.hd_size)
             self.head_net.mean.copy_(head_dict_to_vector(init)[0])
+
+    @property
+    def _scales(self) -> dict[str, float]:
+        return {"left_hand": self.hand_box_scale, "right_hand": self.hand_box_scale, "head": self.head_box_scale}
+
+    @property
+    def _part_ids(self) -> dict[str, list[int]]:
+        valid = self.layer.keypoints_valid.cpu() > 0
+        ids = {"left_hand": range(LEFT_HAND.start, LEFT_HAND.stop),
+               "right_hand": range(RIGHT_HAND.start, RIGHT_HAND.stop), "head": HEAD_IDS}
+        return {name: [i for i in part if valid[i]] for name, part in ids.items()}
 
     def _boxes(self, kp_units: Tensor) -> dict[str, Tensor]:
         """Projected keypoints (B, 137, 2) in [-1, 1] -> detached square boxes (B, 4) in img_hd px."""
@@ -173,6 +185,9 @@ class WholeBodyModel(nn.Module):
             rotations = global_rotations(body)
             body_kp = weak_perspective(body_out.keypoints, camera)
             boxes = self._boxes(body_kp)
+            if self.training and self.train_crops == "gt" and "keypoints2d" in batch:
+                boxes = with_gt_boxes(boxes, batch["keypoints2d"], batch["keypoints2d_valid"], self._scales,
+                                      self._part_ids, self.hd_size / self.input_size)
             affines = {"left_hand": box_affines(boxes["left_hand"], self.hand_crop_size, mirror=True),
                        "right_hand": box_affines(boxes["right_hand"], self.hand_crop_size),
                        "head": box_affines(boxes["head"], self.head_crop_size)}
