@@ -67,3 +67,13 @@ def test_demo_writes_meshes_and_keypoints(run):
 def test_freihand_runs_the_hand_network_alone(run):
     metrics = json.loads((run["out"] / "test_freihand" / "metrics.json").read_text())
     assert metrics["complete"] and math.isfinite(metrics["pa_mpjpe"]) and 0 <= metrics["f_15mm"] <= 1
+
+
+def test_a_checkpoint_of_the_other_family_is_a_one_line_error_naming_the_family(run, capsys):
+    from main.test import main as test_main
+
+    code = test_main(["--cfg", str(REPO / "configs" / "tiny_e2e.yaml"), "--ckpt", str(run["ckpt"]), "--out",
+                      str(run["out"] / "wrong_family")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert str(run["ckpt"]) in err[0] and "model.family: 'wholebody' (checkpoint) vs 'crowdnet'" in err[0]
