@@ -96,3 +96,22 @@ def test_gt_training_crops_follow_the_gt_keypoints_where_a_part_has_them():
     assert torch.allclose(preds["right_hand_box"][0], gt[0], atol=1e-4)
     assert torch.allclose(preds["right_hand_box"][1], predicted[1], atol=1e-4)
     assert not torch.allclose(predicted[0], gt[0], atol=1e-2)  # the untrained prediction is elsewhere
+
+
+def test_gt_crop_jitter_moves_and_scales_the_box_around_the_gt_box():
+    import torch
+
+    from common.models.wholebody.crops import with_gt_boxes
+
+    torch.manual_seed(0)
+    kp = torch.rand(500, 137, 2) * 10 + 20
+    valid = torch.ones(500, 137)
+    pred = {"hand": torch.zeros(500, 4)}
+    args = (kp, valid, {"hand": 2.0}, {"hand": list(range(25, 46))}, 2.0)
+    exact = with_gt_boxes(pred, *args)["hand"]
+    moved = with_gt_boxes(pred, *args, jitter=0.1)["hand"]
+    side = exact[:, 2] - exact[:, 0]
+    shift = ((moved[:, :2] + moved[:, 2:]) - (exact[:, :2] + exact[:, 2:])) / 2 / side[:, None]
+    assert 0.08 < float(shift.std()) < 0.12 and abs(float(shift.mean())) < 0.02
+    ratio = torch.log((moved[:, 2] - moved[:, 0]) / side)
+    assert 0.08 < float(ratio.std()) < 0.12

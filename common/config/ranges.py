@@ -112,6 +112,7 @@ RANGES: dict[str, Interval] = {
     "wholebody.head_crop_size": Interval(32),
     "wholebody.hand_box_scale": POSITIVE,
     "wholebody.head_box_scale": POSITIVE,
+    "wholebody.train_crop_jitter": Interval(0, 1),
     **{f"wholebody.loss.{k}": NON_NEGATIVE for k in (
         "global_orient", "body_pose", "jaw_pose", "hand_pose", "wrist_pose", "expression", "betas", "shape_prior",
         "body_keypoints2d", "hand_keypoints2d", "face_keypoints2d", "keypoints3d", "part_crop_keypoints2d")},

@@ -78,7 +78,8 @@ def sample_crops(images: Tensor, affines: Tensor, crop_size: int) -> Tensor:
 
 
 def with_gt_boxes(boxes: dict[str, Tensor], keypoints2d: Tensor, valid: Tensor, scale_of: dict[str, float],
-                  ids_of: dict[str, list[int]], px_to_hd: float, min_points: int = 3) -> dict[str, Tensor]:
+                  ids_of: dict[str, list[int]], px_to_hd: float, min_points: int = 3,
+                  jitter: float = 0.0) -> dict[str, Tensor]:
     """Training aid (``wholebody.train_crops='gt'``): each part box from the GT 2D keypoints where at least
     ``min_points`` of the part's keypoints are valid, else the predicted box (``boxes``).
 
@@ -91,6 +92,11 @@ def with_gt_boxes(boxes: dict[str, Tensor], keypoints2d: Tensor, valid: Tensor, 
         ids = ids_of[name]
         part_valid = valid[:, ids]
         gt = boxes_from_points(keypoints2d[:, ids].float() * px_to_hd, part_valid, scale_of[name])
+        if jitter > 0:
+            centre, side = (gt[:, :2] + gt[:, 2:]) / 2, gt[:, 2:3] - gt[:, :1]
+            centre = centre + torch.randn_like(centre) * jitter * side
+            side = side * torch.exp(torch.randn_like(side) * jitter)
+            gt = torch.cat([centre - side / 2, centre + side / 2], dim=1)
         ok = (part_valid > 0).sum(dim=1, keepdim=True) >= min_points
         out[name] = torch.where(ok, gt.to(box.dtype), box)
     return out

@@ -60,6 +60,7 @@ class WholeBodyModel(nn.Module):
                  camera_scale_mean: float = 0.9, hand_crop_size: int = 224, head_crop_size: int = 256,
                  hand_box_scale: float = 2.0, head_box_scale: float = 2.0, use_hand_net: bool = True,
                  use_head_net: bool = True, mean_params: str = "", train_crops: str = "predicted",
+                 train_crop_jitter: float = 0.0,
                  loss_weights: WholeBodyLossWeights | None = None) -> None:
         super().__init__()
         object.__setattr__(self, "layer", layer)  # not a submodule: no state_dict keys
@@ -68,6 +69,7 @@ class WholeBodyModel(nn.Module):
         self.hand_box_scale, self.head_box_scale = hand_box_scale, head_box_scale
         self.use_hand_net, self.use_head_net = use_hand_net, use_head_net
         self.train_crops = train_crops  # 'gt': training crops from GT keypoints where a part has them
+        self.train_crop_jitter = train_crop_jitter  # of those GT crops (fraction of the box side)
         self.loss_weights = loss_weights or WholeBodyLossWeights()
         self.keep_crops = False  # True: preds also hold the sampled crops (tests, debugging)
         ief = dict(hidden=ief_hidden, stages=ief_stages, dropout=ief_dropout, zero_init_residual=zero_init_residual)
@@ -89,6 +91,7 @@ class WholeBodyModel(nn.Module):
                    hand_crop_size=w.hand_crop_size, head_crop_size=w.head_crop_size,
                    hand_box_scale=w.hand_box_scale, head_box_scale=w.head_box_scale, use_hand_net=w.use_hand_net,
                    use_head_net=w.use_head_net, mean_params=w.mean_params, train_crops=w.train_crops,
+                   train_crop_jitter=w.train_crop_jitter,
                    loss_weights=WholeBodyLossWeights.from_config(w.loss))
 
     def _apply(self, fn, *args, **kwargs):
@@ -187,7 +190,7 @@ class WholeBodyModel(nn.Module):
             boxes = self._boxes(body_kp)
             if self.training and self.train_crops == "gt" and "keypoints2d" in batch:
                 boxes = with_gt_boxes(boxes, batch["keypoints2d"], batch["keypoints2d_valid"], self._scales,
-                                      self._part_ids, self.hd_size / self.input_size)
+                                      self._part_ids, self.hd_size / self.input_size, jitter=self.train_crop_jitter)
             affines = {"left_hand": box_affines(boxes["left_hand"], self.hand_crop_size, mirror=True),
                        "right_hand": box_affines(boxes["right_hand"], self.hand_crop_size),
                        "head": box_affines(boxes["head"], self.head_crop_size)}
