@@ -177,6 +177,8 @@ def test_loader_counts_and_logs_missing_labels(tmp_path, caplog):
     records, labels, counts = load_pseudo_label_records(images, tmp_path / "labels", tmp_path / "kp")
     assert len(records) == len(labels) == 1 and records[0].pose2d_input.shape == (137, 2)
     assert records[0].meta["part_valid"]["body"] is True
+    assert records[0].has_smplx and np.allclose(records[0].smplx_pose, labels[0].smplx_pose)
+    assert records[0].left_hand_valid == float(labels[0].valid["left_hand"])
 
 
 def test_hand_means_from_the_layer_are_the_files_mean():

@@ -65,12 +65,12 @@ def load_pseudo_labels(image_paths: Sequence[str | os.PathLike], label_dir: str 
 def load_pseudo_label_records(image_paths: Sequence[str | os.PathLike], label_dir: str | os.PathLike,
                               keypoint_dir: str | os.PathLike, hand_mean: Mapping[str, np.ndarray] | None = None,
                               dataset: str = "pseudo_labels") -> tuple[list, list[PseudoLabel], Counter]:
-    """THIN ADAPTER, TO BE WIRED BY THE LEAD: PersonRecords (image, box around the detections, virtual camera,
-    OpenPose-137 detections as ``pose2d_input``) paired with their :class:`PseudoLabel`.
-
-    TODO(lead): PersonRecord's SMPL-X fields are being added elsewhere; once they exist, copy ``label.smplx_pose``
-    / ``betas`` / ``expression`` / ``valid`` / ``features`` into them here and drop the parallel list. Labels
-    without detections (no box) are skipped and counted as ``no_box``.
+    """PersonRecords (image, box around the detections, virtual camera, OpenPose-137 detections as
+    ``pose2d_input``, the label's SMPL-X parameters and part validity) paired with their :class:`PseudoLabel`
+    (whose expert ``features`` the distillation needs). A label whose body part is not valid carries no SMPL-X
+    parameters (nothing can be supervised without the body); hands / face follow ``label.valid``. Labels without
+    detections (no box) are skipped and counted as ``no_box``. Not yet in the dataset table (training with
+    pseudo-labels is not wired: docs/furpe.md).
     """
     from data.adapters.coco_style import virtual_camera
     from data.records import PersonRecord
@@ -87,7 +87,19 @@ def load_pseudo_label_records(image_paths: Sequence[str | os.PathLike], label_di
         records.append(PersonRecord(
             image_path=image, bbox=bbox, focal=focal, princpt=princpt, pose2d_input=kp[:, :2].astype(np.float32),
             pose2d_input_valid=(kp[:, 2] > 0).astype(np.float32), pose2d_input_convention="openpose137",
-            dataset=dataset, image_id=Path(image).stem, person_id=0,
+            dataset=dataset, image_id=Path(image).stem, person_id=0, **_smplx_fields(label),
             meta={"pseudo_label": label.source, "part_valid": dict(label.valid)}).validate())
         labels.append(label)
     return records, labels, counts
+
+
+def _smplx_fields(label: PseudoLabel) -> dict:
+    """The PersonRecord SMPL-X fields of a label (none when its body is not valid)."""
+    if not label.valid.get("body", False):
+        return {}
+    return {"smplx_pose": np.asarray(label.smplx_pose, np.float32).reshape(55, 3),
+            "smplx_betas": np.asarray(label.betas, np.float32).reshape(10),
+            "smplx_expression": np.asarray(label.expression, np.float32).reshape(10),
+            "left_hand_valid": float(label.valid.get("left_hand", False)),
+            "right_hand_valid": float(label.valid.get("right_hand", False)),
+            "face_valid": float(label.valid.get("face", False))}
