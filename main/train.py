@@ -48,8 +48,6 @@ from common.engine.distributed import all_gather_objects
 from common.engine.logger import write_json
 from common.engine.trainer import log_metrics
 from common.errors import UserError, ensure_output_dir, writing
-from common.evaluation.reference_eval import evaluate_references, reference_scalars, reference_table
-from common.evaluation.references import references_apply
 from data.registry import build_evaluator, check_model_can_evaluate, dataset_records
 
 
@@ -124,6 +122,7 @@ def log_references(cfg: Any, parts: Components, run_dir: Path, info: DistInfo, l
     """Score the constant-prediction references once (same evaluator as the periodic evaluation) and log them:
     ``eval/references.json``, metrics.jsonl records of split 'reference' and tensorboard scalars at step 0.
     Returns {name: summary}, or None when the training set has no SMPL poses to average."""
+    from common.evaluation.reference_eval import evaluate_references, reference_scalars, reference_table
     from data.train_poses import smpl_poses_of
 
     train_set = parts.train_loader.dataset
@@ -186,6 +185,9 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
         raise problem
     if refusals:
         raise RunFolderError(refusals[0])
+    from common.evaluation.reference_eval import reference_scalars, reference_table
+    from common.evaluation.references import references_apply
+
     build = build or build_components  # looked up at call time (tests replace the module attribute)
     seed_everything(cfg.experiment.seed, cfg.experiment.deterministic, info.device)
     configure_cpu_threads(cfg.experiment.num_threads)

@@ -23,11 +23,7 @@ import torch
 
 from common.geometry.rotations import matrix_to_axis_angle
 from common.paths import cache_dir
-from common.render.rasterizer import concat_meshes, rasterize_meshes
-from common.render.shading import shade_lambert
 from data.image_io import save_jpeg
-from data.synthetic import scene
-from data.synthetic.poses import sample_betas, sample_body_pose
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +99,9 @@ def vertex_segments(body_model) -> np.ndarray:
 def _shade(frags, verts: list[torch.Tensor], faces: torch.Tensor, colours: np.ndarray,
            rng: np.random.Generator) -> np.ndarray:
     """Per-pixel RGB (S,S,3) in [0,1] of the people: the project's Lambert shading, light from above-front."""
+    from common.render.rasterizer import concat_meshes
+    from common.render.shading import shade_lambert
+
     all_verts, all_faces, _ = concat_meshes(verts, [faces] * len(verts))
     light = (rng.uniform(-0.6, 0.6), rng.uniform(-1.0, -0.3), -1.0)  # towards the light: up (-y), to the camera
     ambient = float(rng.uniform(0.35, 0.55))
@@ -165,6 +164,8 @@ def annotate_people(joints: np.ndarray, focal: np.ndarray, princpt: np.ndarray, 
 def render_people(verts: np.ndarray, faces: torch.Tensor, focal: np.ndarray, princpt: np.ndarray, size: int,
                   device: str = "cpu"):
     """Rasterize n camera-frame meshes (n,V,3) together and each alone -> (MeshFragments on CPU, vertex tensors)."""
+    from common.render.rasterizer import rasterize_meshes
+
     verts_t = [torch.as_tensor(v, dtype=torch.float32, device=device) for v in verts]
     frags = rasterize_meshes(verts_t, [faces.to(device)] * len(verts_t), focal, princpt, (size, size),
                              return_per_mesh=True)
@@ -178,6 +179,9 @@ def generate_scene(index: int, split: str, seed: int, params: GeneratorParams, b
     ``device`` only moves rasterization/shading (CUDA is faster; images may differ from CPU ones in a few
     edge pixels, annotations of joints and parameters do not).
     """
+    from data.synthetic import scene  # rendering needs these; reading a cached split does not
+    from data.synthetic.poses import sample_betas, sample_body_pose
+
     rng = np.random.default_rng([seed, SPLIT_CODES[split], index])
     s = params.image_size
     n = int(rng.integers(params.min_people, params.max_people + 1))
