@@ -106,11 +106,11 @@ def run_test(cfg: Any, info: DistInfo, ckpt: str, out_dir: Path,
         f"{ckpt or 'untrained model'}")
     say(format_summary(summary))
     say(f"wrote {out_dir / 'metrics.json'}" + (" and per_sample.jsonl" if cfg.test.save_per_sample else ""))
-    if cfg.test.references and references_apply(evaluator, records, eval_body.kind):
+    if cfg.test.references and references_apply(evaluator, records, getattr(eval_body, "kind", "smpl")):
         from data.train_poses import train_smpl_poses
 
         try:
-            train_poses = train_smpl_poses(cfg, eval_body.kind)
+            train_poses = train_smpl_poses(cfg, getattr(eval_body, "kind", "smpl"))
         except UserError as err:  # e.g. the training sets are not on this machine: say so, keep the model's numbers
             say(f"references: not computed ({err}); set test.references=false to skip them")
             return summary

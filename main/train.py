@@ -127,7 +127,8 @@ def log_references(cfg: Any, parts: Components, run_dir: Path, info: DistInfo, l
 
     train_set = parts.train_loader.dataset
     try:
-        train_poses = smpl_poses_of(getattr(train_set, "datasets", [train_set]), parts.eval_body_model.kind)
+        kind = getattr(parts.eval_body_model, "kind", "smpl")
+        train_poses = smpl_poses_of(getattr(train_set, "datasets", [train_set]), kind)
     except UserError as err:
         logger.info(f"references: not computed ({err})")
         return None
@@ -211,7 +212,7 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
     refs = None
     if (cfg.test.references and resume is None
             and references_apply(evaluator, dataset_records(parts.test_loader) if parts.test_loader else None,
-                                 parts.eval_body_model.kind)):
+                                 getattr(parts.eval_body_model, "kind", "smpl"))):
         refs = log_references(cfg, parts, run_dir, info, logger)
     logger.info(f"run {run_dir}: device {info.device}, {info.world_size} process(es), "
                 f"{sum(p.numel() for p in parts.model.parameters() if p.requires_grad)} trainable parameters")

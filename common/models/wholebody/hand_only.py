@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.geometry.rotations import matrix_to_axis_angle
+from common.wholebody.hand_keypoints import freihand_keypoints
 
 
 class HandOnlyModel(nn.Module):
@@ -42,8 +43,6 @@ class HandOnlyModel(nn.Module):
         return self.mano.faces
 
     def forward(self, batch: dict) -> dict[str, Tensor]:
-        from common.evaluation.freihand_evaluator import freihand_keypoints
-
         size = self.model.hand_crop_size
         crops = F.interpolate(batch["img_hd"].float(), size=(size, size), mode="bilinear", align_corners=False)
         out = self.model.hand_forward(crops)
