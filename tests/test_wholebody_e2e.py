@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_end_to_end import REPO, _obj_counts, _run
+from test_end_to_end import REPO, _obj_counts, _run
 from tool.fixtures.freihand import write_freihand_fixture
 
 CFG = REPO / "configs" / "wholebody_tiny_e2e.yaml"

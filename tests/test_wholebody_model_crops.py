@@ -77,7 +77,7 @@ def test_gt_training_crops_follow_the_gt_keypoints_where_a_part_has_them():
 
     from common.models.wholebody.crops import boxes_from_points
     from common.wholebody.layout import RIGHT_HAND
-    from tests.wholebody_model_fixtures import make_batch, tiny_model
+    from wholebody_model_fixtures import make_batch, tiny_model
 
     model = tiny_model(train_crops="gt")
     batch = make_batch(model, batch=2)
