@@ -89,7 +89,9 @@ def test_gt_training_crops_follow_the_gt_keypoints_where_a_part_has_them():
         model.train_crops = "predicted"
         torch.manual_seed(0)
         predicted = model(batch)["right_hand_box"]
-    ids = model._part_ids["right_hand"]
+    from common.models.wholebody.crops import part_keypoint_ids
+
+    ids = part_keypoint_ids(model.layer.keypoints_valid)["right_hand"]
     scale = model.hd_size / model.input_size
     gt = boxes_from_points(batch["keypoints2d"][:, ids] * scale, batch["keypoints2d_valid"][:, ids],
                            model.hand_box_scale)

@@ -100,3 +100,19 @@ def with_gt_boxes(boxes: dict[str, Tensor], keypoints2d: Tensor, valid: Tensor, 
         ok = (part_valid > 0).sum(dim=1, keepdim=True) >= min_points
         out[name] = torch.where(ok, gt.to(box.dtype), box)
     return out
+
+
+def part_box_scales(hand_scale: float, head_scale: float) -> dict[str, float]:
+    """{part name: box scale} for :func:`with_gt_boxes`."""
+    return {"left_hand": hand_scale, "right_hand": hand_scale, "head": head_scale}
+
+
+def part_keypoint_ids(keypoints_valid: Tensor) -> dict[str, list[int]]:
+    """{part name: the OpenPose-137 indices of its keypoints that the body model defines} (``keypoints_valid``
+    (137,), the layer's)."""
+    from common.wholebody.layout import HEAD_IDS, LEFT_HAND, RIGHT_HAND
+
+    valid = keypoints_valid.detach().cpu() > 0
+    ids = {"left_hand": range(LEFT_HAND.start, LEFT_HAND.stop),
+           "right_hand": range(RIGHT_HAND.start, RIGHT_HAND.stop), "head": HEAD_IDS}
+    return {name: [i for i in part if valid[i]] for name, part in ids.items()}

@@ -20,7 +20,14 @@ from torch import Tensor, nn
 from torch.profiler import record_function
 
 from common.models.wholebody import parts
-from common.models.wholebody.crops import box_affines, boxes_from_points, sample_crops, with_gt_boxes
+from common.models.wholebody.crops import (
+    box_affines,
+    boxes_from_points,
+    part_box_scales,
+    part_keypoint_ids,
+    sample_crops,
+    with_gt_boxes,
+)
 from common.models.wholebody.kinematics import HEAD, L_WRIST, R_WRIST, global_rotations
 from common.models.wholebody.losses import WholeBodyLossWeights, wholebody_losses
 from common.models.wholebody.mean_init import mean_body_vector
@@ -118,17 +125,6 @@ class WholeBodyModel(nn.Module):
             init = parts.head_init(params, out.joints, rotations, camera, boxes["head"], self.hd_size)
             self.head_net.mean.copy_(head_dict_to_vector(init)[0])
 
-    @property
-    def _scales(self) -> dict[str, float]:
-        return {"left_hand": self.hand_box_scale, "right_hand": self.hand_box_scale, "head": self.head_box_scale}
-
-    @property
-    def _part_ids(self) -> dict[str, list[int]]:
-        valid = self.layer.keypoints_valid.cpu() > 0
-        ids = {"left_hand": range(LEFT_HAND.start, LEFT_HAND.stop),
-               "right_hand": range(RIGHT_HAND.start, RIGHT_HAND.stop), "head": HEAD_IDS}
-        return {name: [i for i in part if valid[i]] for name, part in ids.items()}
-
     def _boxes(self, kp_units: Tensor) -> dict[str, Tensor]:
         """Projected keypoints (B, 137, 2) in [-1, 1] -> detached square boxes (B, 4) in img_hd px."""
         kp_hd = units_to_px(kp_units.detach(), self.hd_size)
@@ -189,8 +185,10 @@ class WholeBodyModel(nn.Module):
             body_kp = weak_perspective(body_out.keypoints, camera)
             boxes = self._boxes(body_kp)
             if self.training and self.train_crops == "gt" and "keypoints2d" in batch:
-                boxes = with_gt_boxes(boxes, batch["keypoints2d"], batch["keypoints2d_valid"], self._scales,
-                                      self._part_ids, self.hd_size / self.input_size, jitter=self.train_crop_jitter)
+                boxes = with_gt_boxes(boxes, batch["keypoints2d"], batch["keypoints2d_valid"],
+                                      part_box_scales(self.hand_box_scale, self.head_box_scale),
+                                      part_keypoint_ids(self.layer.keypoints_valid), self.hd_size / self.input_size,
+                                      jitter=self.train_crop_jitter)
             affines = {"left_hand": box_affines(boxes["left_hand"], self.hand_crop_size, mirror=True),
                        "right_hand": box_affines(boxes["right_hand"], self.hand_crop_size),
                        "head": box_affines(boxes["head"], self.head_crop_size)}
