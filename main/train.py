@@ -65,10 +65,6 @@ class Components:
 def make_visualizer(model: torch.nn.Module) -> Callable | None:
     """Tensorboard images of a batch's first sample: the crop with the input 2D pose (green) and predicted
     projected joints (red), and the crop with the predicted mesh overlaid (model's virtual crop camera)."""
-    try:
-        from common.render.visualize import draw_pose2d, overlay_mesh
-    except ImportError:
-        return None
     from common.joint_sets import skeleton
 
     core = getattr(model, "module", model)
@@ -80,6 +76,8 @@ def make_visualizer(model: torch.nn.Module) -> Callable | None:
     size, bones = float(core.input_size), skeleton("crowdnet30")
 
     def visualize(batch: dict, preds: dict) -> dict:
+        from common.render.visualize import draw_pose2d, overlay_mesh  # the rasterizer loads when first drawn
+
         img = (batch["img"][0, :3].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
         pose = draw_pose2d(img, batch["pose2d"][0].float().cpu(), batch["pose2d_valid"][0].cpu(), bones)
         if "joints_proj" in preds:
@@ -186,9 +184,6 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
         raise problem
     if refusals:
         raise RunFolderError(refusals[0])
-    from common.evaluation.reference_eval import reference_scalars, reference_table
-    from common.evaluation.references import references_apply
-
     build = build or build_components  # looked up at call time (tests replace the module attribute)
     seed_everything(cfg.experiment.seed, cfg.experiment.deterministic, info.device)
     configure_cpu_threads(cfg.experiment.num_threads)
@@ -210,10 +205,12 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
                                  records=dataset_records(parts.test_loader))
                  if parts.test_loader is not None else None)
     refs = None
-    if (cfg.test.references and resume is None
-            and references_apply(evaluator, dataset_records(parts.test_loader) if parts.test_loader else None,
-                                 getattr(parts.eval_body_model, "kind", "smpl"))):
-        refs = log_references(cfg, parts, run_dir, info, logger)
+    if cfg.test.references and resume is None and evaluator is not None:
+        from common.evaluation.references import references_apply
+
+        if references_apply(evaluator, dataset_records(parts.test_loader),
+                            getattr(parts.eval_body_model, "kind", "smpl")):
+            refs = log_references(cfg, parts, run_dir, info, logger)
     logger.info(f"run {run_dir}: device {info.device}, {info.world_size} process(es), "
                 f"{sum(p.numel() for p in parts.model.parameters() if p.requires_grad)} trainable parameters")
     if cfg.sefd.mode != "baseline":
@@ -226,6 +223,8 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
                            progress=progress)
     state = fit(training, state)
     if refs is not None and state.last_eval:  # the final model next to the references, and their lines in tb
+        from common.evaluation.reference_eval import reference_scalars, reference_table
+
         if info.is_main:
             log_metrics(logger, reference_scalars(refs), state.iteration, "reference")
         logger.info("final evaluation next to the constant-prediction references:\n"

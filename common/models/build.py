@@ -39,14 +39,14 @@ def build_experiment_model(cfg, body_model: nn.Module, training: bool = True,
     ``model.family=wholebody``: the ExPose-style whole-body model (common/models/wholebody/) around
     ``body_model`` (an SMPL-X :class:`~common.body_models.BodyModel`, ``plan.body_model_kind``).
     """
-    from common.models.sefd import DistillationWrapper, EdgeInputModel, build_edge_fn, build_teacher
-
     plan = ExperimentPlan.from_config(cfg)
     if plan.family == "wholebody":
         return build_wholebody_model(cfg, body_model, hand_only=not training and cfg.data.test_set == "freihand")
     kind = plan.model_kind(training)
     if kind == "regressor":
         return build_model(cfg, body_model)
+    from common.models.sefd import DistillationWrapper, EdgeInputModel, build_edge_fn, build_teacher
+
     regressor = build_model(cfg, body_model, return_features=plan.returns_features(training))
     edge_fn = build_edge_fn(cfg, plan.model_edge)
     if kind == "edge_input":
