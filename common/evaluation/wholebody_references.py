@@ -69,16 +69,25 @@ def reference_params(gt_params: Any, train_params: Any) -> dict[str, Any]:
     missing += [f"train:{k}" for k in HAND_KEYS if not _has(train_params, k)]
     if missing:
         raise KeyError(f"wholebody references: parameters missing {missing}")
-    batch = _get(gt_params, HAND_KEYS[0]).shape[0]
-    hands = {}
-    for key in HAND_KEYS:
-        like = _get(gt_params, key)
-        mean = mean_rotation_pose(torch.as_tensor(_get(train_params, key))).to(like.device, like.dtype)
-        hands[key] = mean.expand((batch,) + tuple(mean.shape)).clone()
-    face = {JAW_KEY: _identity_like(_get(gt_params, JAW_KEY)),
-            EXPRESSION_KEY: torch.zeros_like(_get(gt_params, EXPRESSION_KEY))}
-    return {"mean_hands": _with(gt_params, hands), "neutral_face": _with(gt_params, face),
-            "mean_hands_neutral_face": _with(gt_params, {**hands, **face})}
+    means = {key: mean_rotation_pose(torch.as_tensor(_get(train_params, key))) for key in HAND_KEYS}
+    return {"mean_hands": substitute_parts(gt_params, means, False),
+            "neutral_face": substitute_parts(gt_params, None, True),
+            "mean_hands_neutral_face": substitute_parts(gt_params, means, True)}
+
+
+def substitute_parts(params: Any, hand_means: Mapping[str, Tensor] | None, neutral_face: bool) -> Any:
+    """``params`` (B samples, same type) with the hands set to constant poses (``hand_means``: key -> one
+    sample's pose, expanded to the batch; None keeps the hands) and/or a neutral face (identity jaw, zero
+    expression): the substitution every whole-body reference makes."""
+    fields = {}
+    for key, mean in (hand_means or {}).items():
+        like = _get(params, key)
+        mean = mean.to(like.device, like.dtype)
+        fields[key] = mean.expand((like.shape[0],) + tuple(mean.shape)).clone()
+    if neutral_face:
+        fields[JAW_KEY] = _identity_like(_get(params, JAW_KEY))
+        fields[EXPRESSION_KEY] = torch.zeros_like(_get(params, EXPRESSION_KEY))
+    return _with(params, fields)
 
 
 def wholebody_references(layer_fn: Callable[[Any], Tensor], gt_params: Any, train_params: Any) -> dict[str, Tensor]:
@@ -117,12 +126,8 @@ class PartReferenceModel(torch.nn.Module):
 
         params = SMPLXParams.from_axis_angle(batch["smplx_pose"].float(), batch["smplx_betas"].float(),
                                              batch["smplx_expression"].float())
-        size = params.batch_size
-        fields = {key: getattr(self, key).expand(size, 15, 3, 3) for key in self.hand_keys}
-        if self.neutral_face:
-            fields[JAW_KEY] = _identity_like(params.jaw_pose)
-            fields[EXPRESSION_KEY] = torch.zeros_like(params.expression)
-        return {"vertices": self.layer(params.replace(**fields)).vertices}
+        means = {key: getattr(self, key) for key in self.hand_keys}
+        return {"vertices": self.layer(substitute_parts(params, means, self.neutral_face)).vertices}
 
 
 def part_reference_models(layer: torch.nn.Module, train_poses: Tensor) -> dict[str, PartReferenceModel]:
