@@ -2,12 +2,19 @@
 
 Each (method, seed) trains with ``configs/sefd_<method>.yaml`` (the student distils from the teacher of the
 same seed), then ``main/test.py``'s evaluation runs on the synthetic test split and on its most-occluded
-stratum (``data.test_subset=high_occlusion``). Results go to ``<out>/results.jsonl`` as they come (a rerun
-skips what is there), and the markdown table (mean +- std over seeds) is rewritten after every run, so a
-stopped ablation still reports what finished.
+stratum (``data.test_subset=high_occlusion``), with the constant-prediction references (mean pose, mean pose +
+GT root) scored by the same evaluator. Results go to ``<out>/results.jsonl`` as they come (a rerun skips what
+is there), and the markdown report (mean +- std over seeds) is rewritten after every run, so a stopped
+ablation still reports what finished.
 
     python -m tool.sefd_ablation [--seeds 0 1 2] [--epochs 3] [--input-size 96] [--batch-size 16]
+        [--recipe configs/learning_curve.yaml] [--parallel N] [--edge-device cuda]
         [--out output/sefd_ablation] [--doc docs/sefd_ablation.md] [--opts section.key=value ...]
+
+``--recipe FILE`` trains every method with that config's budget and recipe (everything but its experiment name
+and its ``sefd`` section, which come from the method's config); ``--epochs`` etc. then override it only when
+given. ``--parallel N`` runs up to N trainings at once as subprocesses (teachers and baselines first, then the
+students, which need their teacher), e.g. on a many-core GPU machine.
 
 The SMPL overlap edges of the teacher (train and test) and of the student's teacher (train) are precomputed
 once into ``<out>/edges`` with tool/precompute_edges.py (the release's procedure; ``--on-the-fly`` renders
@@ -16,37 +23,52 @@ them in the mapper instead).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from tool.sefd_ablation_report import METHODS, METRICS, results_table, write_doc
 
 REPO = Path(__file__).resolve().parent.parent
-METHODS = ("baseline", "teacher", "student", "edge_input")  # the ablation's default: the first three
 SUBSETS = ("", "high_occlusion")
-METRICS = ("mpjpe", "pa_mpjpe", "mpvpe")
-LABELS = {"baseline": "3DCrowdNet baseline (RGB)", "teacher": "teacher (RGB + GT SMPL overlap edge, also at test)",
-          "student": "SEFD student (RGB + Canny, log_softmax_l1 from the teacher)",
-          "edge_input": "RGB + Canny input, no distillation"}
+_KEEP_FROM_METHOD = ("sefd",)  # sections a --recipe does not override
+
+
+def _method_tree(method: str, recipe: str | None) -> dict:
+    """The YAML tree of one run before the ablation's options: the method's config, or the recipe + its sefd."""
+    from common.config.loader import read_yaml
+
+    tree = read_yaml(REPO / "configs" / f"sefd_{method}.yaml")
+    if not recipe:
+        return tree
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in read_yaml(recipe).items()}
+    for section in _KEEP_FROM_METHOD:
+        merged[section] = tree.get(section, {})
+    merged.setdefault("model", {}).pop("input_channels", None)  # follows from sefd.mode
+    return merged
 
 
 def run_config(method: str, seed: int, args: argparse.Namespace, subset: str = ""):
-    """The resolved config of one run (``configs/sefd_<method>.yaml`` + the ablation's budget and paths)."""
-    from common.config import load_config
+    """The resolved config of one run (method config or recipe + the ablation's budget and paths)."""
+    from common.config import config_from_dict
 
     out = Path(args.out)
     opts = [f"experiment.name={method}_seed{seed}", f"experiment.seed={seed}",
-            f"experiment.output_dir={out / 'runs'}", f"train.epochs={args.epochs}",
-            f"train.lr_steps=[{args.epochs - 1 if args.epochs > 1 else ''}]", f"data.input_size={args.input_size}",
-            f"data.batch_size={args.batch_size}", f"data.num_workers={args.num_workers}", "train.eval_every=0",
-            "train.image_log_every=0", "train.log_every=20", f"data.test_subset={subset}",
-            f"experiment.num_threads={args.threads}",
+            f"experiment.output_dir={out / 'runs'}", "train.eval_every=0", "train.image_log_every=0",
+            f"data.test_subset={subset}", f"experiment.num_threads={args.threads}",
             f"sefd.edge_dir={'' if args.on_the_fly else out / 'edges'}",
-            f"sefd.teacher_ckpt={out / 'runs' / f'teacher_seed{seed}'}", *args.opts]
-    return load_config(REPO / "configs" / f"sefd_{method}.yaml", opts)
+            f"sefd.teacher_ckpt={out / 'runs' / f'teacher_seed{seed}'}"]
+    if args.epochs is not None:
+        opts += [f"train.epochs={args.epochs}", f"train.lr_steps=[{args.epochs - 1 if args.epochs > 1 else ''}]"]
+    for key, value in (("data.input_size", args.input_size), ("data.batch_size", args.batch_size),
+                       ("data.num_workers", args.num_workers)):
+        if value is not None:
+            opts.append(f"{key}={value}")
+    source = args.recipe or str(REPO / "configs" / f"sefd_{method}.yaml")
+    return config_from_dict(_method_tree(method, args.recipe), [*opts, *args.opts], source=source)
 
 
 def precompute_edges(args: argparse.Namespace) -> None:
@@ -55,7 +77,8 @@ def precompute_edges(args: argparse.Namespace) -> None:
 
     cfg = run_config("teacher", 0, args)
     for split in ("train", "test"):
-        counts = precompute(cfg, "synthetic", split, cfg.sefd.teacher_edge, Path(cfg.sefd.edge_dir), progress=False)
+        counts = precompute(cfg, "synthetic", split, cfg.sefd.teacher_edge, Path(cfg.sefd.edge_dir),
+                            device=args.edge_device, progress=False)
         print(f"edges synthetic/{split}: {counts}", flush=True)
 
 
@@ -82,165 +105,104 @@ def train_and_test(method: str, seed: int, args: argparse.Namespace) -> list[dic
         summary = run_test(test_cfg, DistInfo(), str(ckpt), run_dir / f"test_{subset or 'all'}", progress=False)
         rows.append({"method": method, "seed": seed, "subset": subset or "all", "iterations": iterations,
                      "train_s": round(train_s, 1), "num_samples": summary.get("num_samples"),
-                     **{k: summary.get(k) for k in METRICS}})
+                     "references": summary.get("references", {}), **{k: summary.get(k) for k in METRICS}})
     return rows
-
-
-def mean_std(values: list[float]) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
-
-
-def results_table(rows: list[dict]) -> str:
-    """Markdown table: one line per method, MPJPE / PA-MPJPE / MPVPE (mm) on all and high-occlusion samples."""
-    head = ("| method | seeds | " + " | ".join(f"{m.upper().replace('_', '-')} {s}" for s in ("all", "high occ.")
-                                               for m in METRICS) + " |")
-    lines = [head, "|" + "---|" * (2 + 2 * len(METRICS))]
-    for method in METHODS:
-        mine = [r for r in rows if r["method"] == method]
-        if not mine:
-            continue
-        seeds = sorted({r["seed"] for r in mine})
-        cells = [mean_std([r[m] for r in mine if r["subset"] == s and r[m] is not None])
-                 for s in ("all", "high_occlusion") for m in METRICS]
-        lines.append(f"| {LABELS[method]} | {len(seeds)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def paired_differences(rows: list[dict], method: str, reference: str = "baseline") -> str:
-    """'<method> - <reference>' per seed (same seed = same data order and augmentation), mean +- std, as lines."""
-    lines = []
-    for subset in ("all", "high_occlusion"):
-        cells = []
-        for metric in METRICS:
-            by_seed = {(r["method"], r["seed"]): r[metric] for r in rows if r["subset"] == subset}
-            seeds = sorted(s for m, s in by_seed if m == method and (reference, s) in by_seed)
-            cells.append(mean_std([by_seed[(method, s)] - by_seed[(reference, s)] for s in seeds]))
-        lines.append(f"| {method} - {reference}, {subset} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def per_run_table(rows: list[dict]) -> str:
-    """Markdown table of every run: method, seed, training time and the metrics on both test sets."""
-    lines = ["| method | seed | train s | " + " | ".join(f"{m} {s}" for s in ("all", "high") for m in METRICS) + " |",
-             "|" + "---|" * (3 + 2 * len(METRICS))]
-    runs = sorted({(METHODS.index(r["method"]), r["seed"]) for r in rows})
-    for index, seed in runs:
-        mine = {r["subset"]: r for r in rows if r["method"] == METHODS[index] and r["seed"] == seed}
-        cells = [f"{mine[s][m]:.1f}" if s in mine and mine[s][m] is not None else "-"
-                 for s in ("all", "high_occlusion") for m in METRICS]
-        train_s = next(iter(mine.values()))["train_s"]
-        lines.append(f"| {METHODS[index]} | {seed} | {train_s:.0f} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def clear_differences(rows: list[dict], methods: list[str], reference: str = "baseline") -> str:
-    """One sentence naming the paired differences larger than two standard errors of their seed mean."""
-    found = []
-    for method in (m for m in methods if m != reference):
-        for subset in ("all", "high_occlusion"):
-            for metric in METRICS:
-                by_seed = {(r["method"], r["seed"]): r[metric] for r in rows if r["subset"] == subset}
-                diffs = [by_seed[(method, s)] - by_seed[(reference, s)] for m, s in by_seed
-                         if m == method and (reference, s) in by_seed]
-                if len(diffs) >= 2 and abs(np.mean(diffs)) > 2 * np.std(diffs, ddof=1) / np.sqrt(len(diffs)):
-                    word = "better" if np.mean(diffs) < 0 else "worse"
-                    found.append(f"{method} {word} on {metric} ({subset}, {np.mean(diffs):+.1f} mm)")
-    if not found:
-        return (f"No paired difference to the {reference} exceeds two standard errors of its seed mean: at this "
-                "budget the ablation shows no effect, in either direction.")
-    return "Paired differences beyond two standard errors of the seed mean: " + "; ".join(found) + "."
-
-
-def budget_text(args: argparse.Namespace, rows: list[dict]) -> str:
-    """The budget and data paragraph of the report."""
-    cfg, joined = run_config("student", 0, args), (lambda values: ", ".join(map(str, values)))
-    syn, size = cfg.data.synthetic, cfg.data.input_size
-    samples = {s: sorted({r["num_samples"] for r in rows if r["subset"] == s}) for s in ("all", "high_occlusion")}
-    edges = "rendered on the fly by the mapper" if args.on_the_fly else "precomputed with tool/precompute_edges.py"
-    minutes = sum(r["train_s"] for r in rows if r["subset"] == "all") / 60.0
-    return "\n".join([
-        f"Budget, identical for every method and seed: {cfg.model.backbone} from random init, {size}x{size} crops,",
-        f"batch {cfg.data.batch_size}, {args.epochs} epochs of the synthetic train split "
-        f"({joined(sorted({r['iterations'] for r in rows}))} iterations), Adam lr {cfg.train.lr:g}, "
-        f"x{cfg.train.lr_factor:g} after epoch {max(args.epochs - 1, 1)}, training augmentation on;",
-        f"seeds {joined(args.seeds)} (initialisation, data order, augmentation).",
-        f"Synthetic world: {syn.num_train_images} train / {syn.num_test_images} test images of {syn.image_size} px, "
-        f"{syn.min_people}-{syn.max_people} people each. Test: the whole test split ({joined(samples['all'])} people)",
-        f"and its most-occluded stratum `data.test_subset=high_occlusion` (occlusion >= "
-        f"{syn.occlusion_strata[-1]:g}; {joined(samples['high_occlusion'])} people).",
-        f"Teacher edges (SMPL overlap): {edges}. Training time of the finished runs: {minutes:.0f} min in all,",
-        "on the 2-core CPU box shared with other jobs.",
-    ])
-
-
-def write_doc(path: Path, rows: list[dict], args: argparse.Namespace, command: str, finished: bool) -> None:
-    """Write the markdown report (also for a partial ablation: it says how many runs finished)."""
-    done = {(r["method"], r["seed"]) for r in rows}
-    status = "complete" if finished else \
-        f"INCOMPLETE: {len(done)} of {len(args.methods) * len(args.seeds)} runs finished"
-    diffs = [paired_differences(rows, m) for m in args.methods if m != "baseline"]
-    text = "\n".join([
-        "# SEFD ablation on the synthetic crowds", "",
-        f"Status: **{status}**. Written by `tool/sefd_ablation.py` (rerunning the command completes a partial run).",
-        "", "```", command, "```", "", budget_text(args, rows), "",
-        "Errors in mm, mean ± sample std over seeds (lower is better):", "", results_table(rows), "",
-        "Paired per seed (same data order and augmentation), difference in mm (negative = better than the baseline):",
-        "", "| comparison | " + " | ".join(m.upper().replace("_", "-") for m in METRICS) + " |",
-        "|---|---|---|---|", *diffs, "", clear_differences(rows, args.methods), "",
-        "Reading it: the teacher sees its privileged GT overlap edge also at test time (a reference, not a",
-        "deployable model); the student sees only RGB + Canny at test time, as the baseline sees RGB. The budget is",
-        "tiny (a couple of hundred iterations from scratch on a small synthetic world; every model is still far",
-        "from converged, see the MPJPE level), so the table tests the pipeline and the direction of the effect at",
-        "this scale, not the paper's 3DPW numbers (ResNet-50, ImageNet init, 14 epochs on H36M + MuCo + COCO + MPII).",
-        "", "Every run (mm; train s = wall time of training, inflated by other jobs on the box):", "",
-        per_run_table(rows), "",
-        f"Raw results: `{Path(args.out) / 'results.jsonl'}`; run folders: `{Path(args.out) / 'runs'}`.", "",
-    ])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def read_results(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
 
-def main(argv: list[str] | None = None) -> int:
+def append_results(path: Path, rows: list[dict]) -> None:
+    """Append rows to results.jsonl under an exclusive lock (parallel runs share the file)."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.writelines(json.dumps(r) + "\n" for r in rows)
+        handle.flush()
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS[:3]), choices=METHODS)
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from results.jsonl")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--input-size", type=int, default=96)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--num-workers", type=int, default=1)
+    parser.add_argument("--recipe", default=None, help="config YAML whose budget and recipe every method uses")
+    parser.add_argument("--epochs", type=int, default=None, help="default 3 without --recipe")
+    parser.add_argument("--input-size", type=int, default=None, help="default 96 without --recipe")
+    parser.add_argument("--batch-size", type=int, default=None, help="default 16 without --recipe")
+    parser.add_argument("--num-workers", type=int, default=None, help="default 1 without --recipe")
     parser.add_argument("--threads", type=int, default=1, help="experiment.num_threads (1 is fastest on a busy box)")
+    parser.add_argument("--parallel", type=int, default=1, help="trainings at once (subprocesses)")
+    parser.add_argument("--edge-device", default="cpu", help="device rendering the precomputed teacher edges")
     parser.add_argument("--on-the-fly", action="store_true", help="render teacher edges in the mapper")
     parser.add_argument("--out", default="output/sefd_ablation")
     parser.add_argument("--doc", default="docs/sefd_ablation.md")
     parser.add_argument("--opts", nargs="*", default=[], help="extra config overrides for every run")
+    parser.add_argument("--one", nargs=2, metavar=("METHOD", "SEED"), help=argparse.SUPPRESS)  # a parallel job
     args = parser.parse_args(argv)
-    given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--report-only"]
-    command = " ".join(["python -m tool.sefd_ablation", *map(shlex.quote, given)])
+    if not args.recipe:
+        for key, value in (("epochs", 3), ("input_size", 96), ("batch_size", 16), ("num_workers", 1)):
+            if getattr(args, key) is None:
+                setattr(args, key, value)
+    return args
+
+
+def job_argv(method: str, seed: int, argv: list[str]) -> list[str]:
+    """The command line of one (method, seed) job: this tool with the same options plus ``--one``."""
+    keep, skip = [], False
+    for item in argv:  # drop --parallel N (a job runs one training)
+        if skip:
+            skip = False
+            continue
+        if item == "--parallel":
+            skip = True
+            continue
+        if not item.startswith("--parallel="):
+            keep.append(item)
+    return [sys.executable, "-m", "tool.sefd_ablation", *keep, "--one", method, str(seed)]
+
+
+def run_parallel(args: argparse.Namespace, argv: list[str], rows: list[dict]) -> None:
+    """Baselines and teachers at once, then the students (each needs its seed's teacher)."""
+    from tool.parallel_jobs import run_jobs
+
+    todo = [(m, s) for s in args.seeds for m in args.methods
+            if not any(r["method"] == m and r["seed"] == s for r in rows)]
+    phases = [[(f"{m}_seed{s}", job_argv(m, s, argv)) for m, s in todo if (m == "student") == second]
+              for second in (False, True)]
+    codes = run_jobs(phases, args.parallel, Path(args.out) / "logs")
+    failed = {name: code for name, code in codes.items() if code}
+    if failed:
+        print(f"failed runs (logs in {Path(args.out) / 'logs'}): {failed}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
     results = Path(args.out) / "results.jsonl"
     results.parent.mkdir(parents=True, exist_ok=True)
+    if args.one:
+        method, seed = args.one[0], int(args.one[1])
+        append_results(results, train_and_test(method, seed, args))
+        return 0
+    command = " ".join(["python -m tool.sefd_ablation", *map(shlex.quote, (a for a in argv if a != "--report-only"))])
     if not (args.on_the_fly or args.report_only):
         from common.engine import configure_cpu_threads
 
         configure_cpu_threads(args.threads)  # the runs set it again from experiment.num_threads
         precompute_edges(args)
     rows = read_results(results)
-    for seed in [] if args.report_only else args.seeds:
+    if args.parallel > 1 and not args.report_only:
+        run_parallel(args, argv, rows)
+        rows = read_results(results)
+    for seed in [] if args.report_only or args.parallel > 1 else args.seeds:
         for method in args.methods:
             if any(r["method"] == method and r["seed"] == seed for r in rows):
                 continue
             print(f"=== {method} seed {seed}", flush=True)
             new = train_and_test(method, seed, args)
-            with results.open("a") as handle:
-                handle.writelines(json.dumps(r) + "\n" for r in new)
+            append_results(results, new)
             rows += new
             write_doc(Path(args.doc), rows, args, command, finished=False)
     done = {(r["method"], r["seed"]) for r in rows}

@@ -1,0 +1,45 @@
+"""The ablation runner: parallel jobs by phase, the recipe merge, and the references in the report."""
+from __future__ import annotations
+
+import sys
+
+from tool.parallel_jobs import run_jobs
+from tool.sefd_ablation import job_argv, parse_args, run_config
+from tool.sefd_ablation_report import references_table
+
+
+def test_jobs_run_phase_after_phase_and_report_return_codes(tmp_path):
+    marker = tmp_path / "first_done"
+    first = [("a", [sys.executable, "-c", f"import time; time.sleep(0.3); open({str(marker)!r}, 'w').close()"]),
+             ("b", [sys.executable, "-c", "import sys; sys.exit(3)"])]
+    # the second phase fails unless the first phase's file exists when it starts
+    second = [("c", [sys.executable, "-c", f"import os, sys; sys.exit(0 if os.path.exists({str(marker)!r}) else 5)"])]
+    codes = run_jobs([first, second], parallel=2, log_dir=tmp_path / "logs", poll_s=0.05)
+    assert codes == {"a": 0, "b": 3, "c": 0}
+    assert (tmp_path / "logs" / "c.log").is_file()
+
+
+def test_a_job_runs_one_training_without_the_parallel_option():
+    argv = ["--recipe", "configs/learning_curve.yaml", "--parallel", "6", "--seeds", "0", "1"]
+    job = job_argv("student", 1, argv)
+    assert "--parallel" not in job and "6" not in job
+    assert job[-3:] == ["--one", "student", "1"] and job[job.index("--recipe") + 1] == "configs/learning_curve.yaml"
+
+
+def test_recipe_gives_the_budget_and_the_method_gives_the_sefd_section(tmp_path):
+    args = parse_args(["--recipe", "configs/learning_curve.yaml", "--out", str(tmp_path)])
+    cfg = run_config("student", 2, args)
+    assert cfg.sefd.mode == "student" and cfg.model.input_channels == 4  # RGB + Canny, from the method
+    assert cfg.data.input_size == 64 and cfg.train.lr_schedule == "cosine"  # from the recipe
+    assert cfg.experiment.seed == 2 and cfg.sefd.teacher_ckpt.endswith("teacher_seed2")
+    plain = run_config("baseline", 0, parse_args(["--out", str(tmp_path)]))
+    assert plain.data.input_size == 96 and plain.train.epochs == 3 and plain.model.input_channels == 3
+
+
+def test_references_table_reads_the_rows_references():
+    rows = [{"subset": s, "references": {"mean_pose/mpjpe": 300.0, "mean_pose/pa_mpjpe": 110.0,
+                                         "mean_pose/mpvpe": 370.0, "mean_pose_gt_root/mpjpe": 140.0}}
+            for s in ("all", "high_occlusion")]
+    table = references_table(rows)
+    assert "| reference: mean training pose, zero betas | - | 300.0 | 110.0 | 370.0 | 300.0 |" in table
+    assert "oracle" in table and "140.0 | - | -" in table
