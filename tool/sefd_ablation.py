@@ -84,17 +84,18 @@ def precompute_edges(args: argparse.Namespace) -> None:
 
 def train_and_test(method: str, seed: int, args: argparse.Namespace) -> list[dict]:
     """Train one run (unless its final checkpoint exists) and evaluate it on every subset."""
-    from common.engine import DistInfo
+    from common.engine import DistInfo, resolve_device
     from common.engine.checkpoint import checkpoint_path
     from main.test import run_test
     from main.train import train
 
     cfg = run_config(method, seed, args)
+    info = DistInfo(device=resolve_device(cfg.experiment.device))  # one process; CUDA where the config says
     run_dir = Path(cfg.experiment.output_dir) / cfg.experiment.name
     ckpt = checkpoint_path(run_dir, cfg.train.epochs)
     start = time.time()
     if not ckpt.is_file():
-        state = train(cfg, DistInfo(), progress=False)
+        state = train(cfg, info, progress=False)
         iterations = state.iteration
     else:
         iterations = json.loads((run_dir / "summary.json").read_text())["iterations"]
@@ -102,7 +103,7 @@ def train_and_test(method: str, seed: int, args: argparse.Namespace) -> list[dic
     rows = []
     for subset in SUBSETS:
         test_cfg = run_config(method, seed, args, subset)
-        summary = run_test(test_cfg, DistInfo(), str(ckpt), run_dir / f"test_{subset or 'all'}", progress=False)
+        summary = run_test(test_cfg, info, str(ckpt), run_dir / f"test_{subset or 'all'}", progress=False)
         rows.append({"method": method, "seed": seed, "subset": subset or "all", "iterations": iterations,
                      "train_s": round(train_s, 1), "num_samples": summary.get("num_samples"),
                      "references": summary.get("references", {}), **{k: summary.get(k) for k in METRICS}})
