@@ -75,6 +75,7 @@ class DataCfg:
     pose2d_noise: bool = True  # synthesize input 2D poses from GT the way 3DCrowdNet's posefix does
     batch_size: int = 8  # training batch size per process
     num_workers: int = 2  # data-loader worker processes per training process
+    render_workers: int = -1  # processes rendering a world on first use: -1 = 1 per core (<= 8; 64+ images), 0 = here
     synthetic: SyntheticCfg = field(default_factory=SyntheticCfg)  # the embedded synthetic world
     wholebody_world: WholeBodyWorldCfg = field(default_factory=WholeBodyWorldCfg)  # the embedded whole-body world
 

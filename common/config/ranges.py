@@ -71,6 +71,7 @@ RANGES: dict[str, Interval] = {
     "data.color_jitter": PROBABILITY,
     "data.batch_size": AT_LEAST_ONE,
     "data.num_workers": NON_NEGATIVE,
+    "data.render_workers": Interval(-1, 64),
     "model.num_input_joints": AT_LEAST_ONE,
     "model.heatmap_sigma": POSITIVE,
     "model.depth_bins": AT_LEAST_ONE,

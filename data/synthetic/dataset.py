@@ -44,7 +44,7 @@ def synthetic_split_dir(split: str, cfg, body_model=None, progress: bool = True)
 
         model = body_model_from_config(cfg, kind="smpl")
     return ensure_split(split, GeneratorParams.from_config(cfg.data.synthetic), _counts(cfg), cfg.data.synthetic.seed,
-                        body_model_id(model), lambda: model, progress)
+                        body_model_id(model), lambda: model, progress, workers=cfg.data.render_workers)
 
 
 def records_from_annotations(folder: Path, split: str) -> list[PersonRecord]:

@@ -231,11 +231,12 @@ def split_dir(key: str, split: str) -> Path:
 
 
 def ensure_split(split: str, params: GeneratorParams, counts: dict[str, int], seed: int, body_model_id: str,
-                 make_body_model, progress: bool = True, device: str = "cpu") -> Path:
+                 make_body_model, progress: bool = True, device: str = "cpu", workers: int = 0) -> Path:
     """Folder of a generated split (``images/``, ``annotations.json``); renders it first if absent.
 
     ``make_body_model()`` is only called when rendering is needed. Rendering happens in a temporary folder
-    renamed into place at the end, under an exclusive file lock, so concurrent processes render once.
+    renamed into place at the end, under an exclusive file lock, so concurrent processes render once; ``workers``
+    processes render it (``data.scene_pool.render_workers``; not part of the cache key).
     """
     if split not in SPLIT_CODES:
         raise ValueError(f"synthetic split must be one of {', '.join(SPLIT_CODES)}, got '{split}'")
@@ -253,26 +254,30 @@ def ensure_split(split: str, params: GeneratorParams, counts: dict[str, int], se
              "version": GENERATOR_VERSION}, indent=1))
         tmp = final.parent / f".{split}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        render_split(tmp, split, params, counts[split], seed, make_body_model(), body_model_id, progress, device)
+        render_split(tmp, split, params, counts[split], seed, make_body_model(), body_model_id, progress, device,
+                     workers)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
     return final
 
 
 def render_split(folder: Path, split: str, params: GeneratorParams, count: int, seed: int, body_model,
-                 body_model_id: str, progress: bool = True, device: str = "cpu") -> dict:
+                 body_model_id: str, progress: bool = True, device: str = "cpu", workers: int = 0) -> dict:
     """Render ``count`` scenes into ``folder`` and write ``annotations.json``; returns its stats."""
-    from tqdm import tqdm
+    from data.scene_pool import render_scenes
 
     (folder / "images").mkdir(parents=True, exist_ok=True)
     faces = body_model.faces.to(torch.long).cpu()
     segments = vertex_segments(body_model)
-    images, start = [], time.perf_counter()
-    for index in tqdm(range(count), desc=f"synthetic {split}", disable=not progress, unit="img"):
+
+    def render_one(index: int) -> dict:
         image, annotation = generate_scene(index, split, seed, params, body_model, faces, segments, device)
         annotation["file"] = f"images/{index:06d}.jpg"
         save_jpeg(folder / annotation["file"], image, params.jpeg_quality)
-        images.append(annotation)
+        return annotation
+
+    start = time.perf_counter()
+    images = render_scenes(render_one, count, workers if device == "cpu" else 0, progress, f"synthetic {split}")
     seconds = time.perf_counter() - start
     people = [p for a in images for p in a["people"]]
     skipped = {r: sum(p["skip_reason"] == r for p in people) for r in ("outside", "hidden")}

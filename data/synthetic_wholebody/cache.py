@@ -64,34 +64,37 @@ def locked_build(final: Path, marker: str, build: Callable[[Path], None]) -> Pat
 
 
 def ensure_split(split: str, params: WorldParams, counts: dict[str, int], seed: int, make_world: Callable[[], tuple],
-                 model_id: str, progress: bool = True, device: str = "cpu") -> Path:
+                 model_id: str, progress: bool = True, device: str = "cpu", workers: int = 0) -> Path:
     """Folder of the generated ``split`` ('train' | 'test'); renders it first if absent.
 
-    ``make_world()`` -> (WholeBodyLayer, HandSpace) is only called when rendering is needed.
+    ``make_world()`` -> (WholeBodyLayer, HandSpace) is only called when rendering is needed; ``workers`` processes
+    render it (``data.scene_pool.render_workers``; not part of the cache key).
     """
     if split not in ("train", "test"):
         raise ValueError(f"whole-body world split must be 'train' or 'test', got '{split}'")
     key = world_key({"params": dataclasses.asdict(params), "counts": counts, "seed": seed, "model": model_id})
     final = cache_dir() / "synthetic_wholebody" / key / split
     return locked_build(final, "annotations.json", lambda tmp: render_split(
-        tmp, split, params, counts[split], seed, *make_world(), model_id, progress, device))
+        tmp, split, params, counts[split], seed, *make_world(), model_id, progress, device, workers))
 
 
 def render_split(folder: Path, split: str, params: WorldParams, count: int, seed: int, layer, space,
-                 model_id: str, progress: bool = True, device: str = "cpu") -> dict:
+                 model_id: str, progress: bool = True, device: str = "cpu", workers: int = 0) -> dict:
     """Render ``count`` scenes into ``folder`` and write ``annotations.json``; returns its stats."""
-    from tqdm import tqdm
-
+    from data.scene_pool import render_scenes
     from data.synthetic_wholebody.generator import vertex_segments
 
     (folder / "images").mkdir(parents=True, exist_ok=True)
     faces, segments = layer.faces.to(torch.long).cpu(), vertex_segments(layer)
-    images, start = [], time.perf_counter()
-    for index in tqdm(range(count), desc=f"whole-body world {split}", disable=not progress, unit="img"):
+
+    def render_one(index: int) -> dict:
         image, annotation = generate_scene(index, split, seed, params, layer, space, faces, segments, device)
         annotation["file"] = f"images/{index:06d}.jpg"
         save_jpeg(folder / annotation["file"], image, params.jpeg_quality)
-        images.append(annotation)
+        return annotation
+
+    start = time.perf_counter()
+    images = render_scenes(render_one, count, workers if device == "cpu" else 0, progress, f"whole-body world {split}")
     seconds = time.perf_counter() - start
     people = [p for a in images for p in a["people"]]
     stats = {"images": count, "people": len(people), "kept": sum(p["kept"] for p in people),

@@ -35,7 +35,7 @@ def wholebody_split_dir(split: str, cfg, progress: bool = True, world: tuple | N
     world = world or build_world(cfg)
     w = cfg.data.wholebody_world
     return ensure_split(split, WorldParams.from_config(w), world_counts(cfg), w.seed, lambda: world,
-                        layer_id(world[0]), progress)
+                        layer_id(world[0]), progress, workers=cfg.data.render_workers)
 
 
 def records_from_annotations(folder: Path, split: str) -> list[PersonRecord]:
