@@ -164,7 +164,7 @@ def test_losses_are_zero_for_a_perfect_prediction(body_model):
 
 def test_root_param_term_sees_only_the_global_orientation(body_model):
     model = CrowdNetRegressor(body_model, backbone="resnet18", input_size=128,
-                              loss_weights=LossWeights(root_param=2.0))
+                              loss_weights=LossWeights.defaults(root_param=2.0))
     batch = random_batch(body_model, 3, 128, seed=4)
     wrong = _perfect_predictions(model, batch)
     wrong["body_pose"] = wrong["body_pose"] + 0.3
@@ -193,7 +193,7 @@ def test_masked_terms_average_over_valid_entries_only():
     mask[0, 1] = 1
     target[1] = 100.0  # masked out: must not count
     assert float(masked_l1(pred, target, mask)) == pytest.approx(1.0)
-    weights = LossWeights(joint_img=0.5)
+    weights = LossWeights.defaults(joint_img=0.5)
     assert weights.joint_img == 0.5 and weights.pose_param == 1.0
 
 

@@ -205,10 +205,10 @@ def main(argv: list[str] | None = None) -> int:
             new = train_and_test(method, seed, args)
             append_results(results, new)
             rows += new
-            write_doc(Path(args.doc), rows, args, command, finished=False)
+            write_doc(Path(args.doc), rows, args, command, False, run_config("student", 0, args))
     done = {(r["method"], r["seed"]) for r in rows}
     finished = all((m, s) in done for m in args.methods for s in args.seeds)
-    write_doc(Path(args.doc), rows, args, command, finished)
+    write_doc(Path(args.doc), rows, args, command, finished, run_config("student", 0, args))
     print(results_table(rows))
     return 0
 

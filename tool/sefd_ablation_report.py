@@ -91,11 +91,9 @@ def schedule_text(cfg) -> str:
     return f"Adam lr {t.lr:g}, x{t.lr_factor:g} after epoch(s) {steps}"
 
 
-def budget_text(args: argparse.Namespace, rows: list[dict]) -> str:
-    """The budget and data paragraph of the report."""
-    from tool.sefd_ablation import run_config
-
-    cfg, joined = run_config("student", 0, args), (lambda values: ", ".join(map(str, values)))
+def budget_text(args: argparse.Namespace, rows: list[dict], cfg) -> str:
+    """The budget and data paragraph of the report (``cfg``: one run's resolved config)."""
+    joined = lambda values: ", ".join(map(str, values))  # noqa: E731
     syn, size = cfg.data.synthetic, cfg.data.input_size
     samples = {s: sorted({r["num_samples"] for r in rows if r["subset"] == s}) for s in ("all", "high_occlusion")}
     edges = "rendered on the fly by the mapper" if args.on_the_fly else "precomputed with tool/precompute_edges.py"
@@ -133,8 +131,9 @@ def references_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_doc(path: Path, rows: list[dict], args: argparse.Namespace, command: str, finished: bool) -> None:
-    """Write the markdown report (also for a partial ablation: it says how many runs finished)."""
+def write_doc(path: Path, rows: list[dict], args: argparse.Namespace, command: str, finished: bool, cfg) -> None:
+    """Write the markdown report (also for a partial ablation: it says how many runs finished); ``cfg`` is one
+    run's resolved config (the budget paragraph reads it)."""
     done = {(r["method"], r["seed"]) for r in rows}
     status = "complete" if finished else \
         f"INCOMPLETE: {len(done)} of {len(args.methods) * len(args.seeds)} runs finished"
@@ -142,7 +141,7 @@ def write_doc(path: Path, rows: list[dict], args: argparse.Namespace, command: s
     text = "\n".join([
         "# SEFD ablation on the synthetic crowds", "",
         f"Status: **{status}**. Written by `tool/sefd_ablation.py` (rerunning the command completes a partial run).",
-        "", "```", command, "```", "", budget_text(args, rows), "",
+        "", "```", command, "```", "", budget_text(args, rows, cfg), "",
         "Errors in mm, mean ± sample std over seeds (lower is better); the constant-prediction references are",
         "scored by the same evaluator on the same people (`common/evaluation/references.py`):", "",
         results_table(rows), references_table(rows), "",

@@ -64,7 +64,7 @@ class CrowdNetRegressor(nn.Module):
     def __init__(self, body_model: nn.Module, backbone: str = "resnet50", input_size: int = 256,
                  in_channels: int = 3, pretrained: str = "", pose_head: str = "6d", vposer_path: str = "",
                  num_input_joints: int = 30, heatmap_sigma: float = 2.5, depth_bins: int = 8,
-                 graph_hidden: int = 128, graph_blocks: int = 4, loss_weights: LossWeights = LossWeights(),
+                 graph_hidden: int = 128, graph_blocks: int = 4, loss_weights: LossWeights | None = None,
                  pose_loss_rep: str = "axis_angle",
                  focal_at_256: float = 5000.0, camera_3d_size: float = 2.5, bbox_3d_size: float = 2.0,
                  return_features: bool = False, mean_params: MeanParams | None = None,
@@ -79,7 +79,7 @@ class CrowdNetRegressor(nn.Module):
         self.geometry = CropGeometry.for_input(input_size, depth_bins, focal_at_256, bbox_3d_size, camera_3d_size)
         self.in_channels, self.pose_head = in_channels, pose_head
         self.heatmap_sigma, self.return_features = heatmap_sigma, return_features
-        self.loss_weights = loss_weights
+        self.loss_weights = loss_weights or LossWeights.defaults()
         self.pose_loss_rep = pose_loss_rep
         self.reprojection_trains_pose = reprojection_trains_pose
 

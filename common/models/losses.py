@@ -8,7 +8,7 @@ DDP over the valid entries of all processes (``masked_l1``), so N processes x B/
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import torch
 import torch.distributed as dist
@@ -57,20 +57,30 @@ class CropGeometry:
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weight of each 3DCrowdNet term (``train.loss.*``); a weight of 0 still logs the (zeroed) term."""
+    """Weight of each 3DCrowdNet term (``train.loss.*``); a weight of 0 still logs the (zeroed) term.
 
-    joint_img: float = 1.0
-    smpl_joint_img: float = 1.0
-    joint_proj: float = 1.0
-    joint_cam: float = 1.0
-    smpl_joint_cam: float = 1.0
-    pose_param: float = 1.0
-    shape_param: float = 1.0
-    root_param: float = 0.0
+    The defaults live in one place, the config (``LossCfg``): ``LossWeights.defaults()`` reads them, and
+    ``LossWeights.defaults(root_param=2.0)`` changes some.
+    """
+
+    joint_img: float
+    smpl_joint_img: float
+    joint_proj: float
+    joint_cam: float
+    smpl_joint_cam: float
+    pose_param: float
+    shape_param: float
+    root_param: float
 
     @classmethod
     def from_config(cls, loss_cfg) -> "LossWeights":
         return cls(**{f.name: float(getattr(loss_cfg, f.name)) for f in fields(cls)})
+
+    @classmethod
+    def defaults(cls, **changes: float) -> "LossWeights":
+        from common.config.defaults import LossCfg
+
+        return replace(cls.from_config(LossCfg()), **changes)
 
 
 def summed_over_processes(count: Tensor) -> tuple[Tensor, int]:
