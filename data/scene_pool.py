@@ -6,9 +6,11 @@ thread each. Where ``fork`` is unavailable (Windows, some macOS setups) renderin
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -54,3 +56,29 @@ def render_scenes(render_one: Callable[[int], dict], count: int, workers: int, p
             return list(tqdm(pool.imap(_render, range(count), chunksize=4), **bar))
     finally:
         _RENDER_ONE = None
+
+
+def render_scene_files(folder: Path, count: int, generate: Callable[[int], tuple], jpeg_quality: int, workers: int,
+                       progress: bool = True, desc: str = "scenes") -> list[dict]:
+    """Render scenes 0..count-1 with ``generate(index) -> (image (H, W, 3) uint8, annotation dict)`` into
+    ``folder/images/<index:06d>.jpg``; returns the annotations (with their ``file``) in index order."""
+    from data.image_io import save_jpeg
+
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+
+    def render_one(index: int) -> dict:
+        image, annotation = generate(index)
+        annotation["file"] = f"images/{index:06d}.jpg"
+        save_jpeg(folder / annotation["file"], image, jpeg_quality)
+        return annotation
+
+    return render_scenes(render_one, count, workers, progress, desc)
+
+
+def read_annotations(folder: Path, what: str) -> dict:
+    """``folder/annotations.json`` of a generated world split; a broken file is a ValueError naming it."""
+    path = folder / "annotations.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: cannot read {what} annotations ({err}); delete the folder to regenerate") from None

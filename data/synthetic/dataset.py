@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 from common.config import ConfigError
 from data.adapters.subsets import SYNTHETIC_SUBSETS as SUBSETS
 from data.records import PersonRecord
+from data.scene_pool import read_annotations
 from data.synthetic.generator import GeneratorParams, ensure_split
 
 log = logging.getLogger(__name__)
@@ -49,12 +49,7 @@ def synthetic_split_dir(split: str, cfg, body_model=None, progress: bool = True)
 
 def records_from_annotations(folder: Path, split: str) -> list[PersonRecord]:
     """PersonRecords of the kept people of a generated split (all people of an image are each other's 'others')."""
-    path = folder / "annotations.json"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: cannot read synthetic annotations ({err}); delete the folder to "
-                         "regenerate") from None
+    path, data = folder / "annotations.json", read_annotations(folder, "synthetic")
     records = []
     for image in data["images"]:
         people = image["people"]

@@ -23,7 +23,6 @@ import torch
 
 from common.geometry.rotations import matrix_to_axis_angle
 from common.paths import cache_dir
-from data.image_io import save_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -264,20 +263,14 @@ def ensure_split(split: str, params: GeneratorParams, counts: dict[str, int], se
 def render_split(folder: Path, split: str, params: GeneratorParams, count: int, seed: int, body_model,
                  body_model_id: str, progress: bool = True, device: str = "cpu", workers: int = 0) -> dict:
     """Render ``count`` scenes into ``folder`` and write ``annotations.json``; returns its stats."""
-    from data.scene_pool import render_scenes
+    from data.scene_pool import render_scene_files
 
-    (folder / "images").mkdir(parents=True, exist_ok=True)
     faces = body_model.faces.to(torch.long).cpu()
     segments = vertex_segments(body_model)
-
-    def render_one(index: int) -> dict:
-        image, annotation = generate_scene(index, split, seed, params, body_model, faces, segments, device)
-        annotation["file"] = f"images/{index:06d}.jpg"
-        save_jpeg(folder / annotation["file"], image, params.jpeg_quality)
-        return annotation
-
     start = time.perf_counter()
-    images = render_scenes(render_one, count, workers if device == "cpu" else 0, progress, f"synthetic {split}")
+    images = render_scene_files(
+        folder, count, lambda i: generate_scene(i, split, seed, params, body_model, faces, segments, device),
+        params.jpeg_quality, workers if device == "cpu" else 0, progress, f"synthetic {split}")
     seconds = time.perf_counter() - start
     people = [p for a in images for p in a["people"]]
     skipped = {r: sum(p["skip_reason"] == r for p in people) for r in ("outside", "hidden")}

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from common.paths import cache_dir
-from data.image_io import save_jpeg
 from data.synthetic_wholebody.generator import GENERATOR_VERSION, SPLIT_CODES, WorldParams, generate_scene
 
 log = logging.getLogger(__name__)
@@ -81,20 +80,14 @@ def ensure_split(split: str, params: WorldParams, counts: dict[str, int], seed: 
 def render_split(folder: Path, split: str, params: WorldParams, count: int, seed: int, layer, space,
                  model_id: str, progress: bool = True, device: str = "cpu", workers: int = 0) -> dict:
     """Render ``count`` scenes into ``folder`` and write ``annotations.json``; returns its stats."""
-    from data.scene_pool import render_scenes
+    from data.scene_pool import render_scene_files
     from data.synthetic_wholebody.generator import vertex_segments
 
-    (folder / "images").mkdir(parents=True, exist_ok=True)
     faces, segments = layer.faces.to(torch.long).cpu(), vertex_segments(layer)
-
-    def render_one(index: int) -> dict:
-        image, annotation = generate_scene(index, split, seed, params, layer, space, faces, segments, device)
-        annotation["file"] = f"images/{index:06d}.jpg"
-        save_jpeg(folder / annotation["file"], image, params.jpeg_quality)
-        return annotation
-
     start = time.perf_counter()
-    images = render_scenes(render_one, count, workers if device == "cpu" else 0, progress, f"whole-body world {split}")
+    images = render_scene_files(
+        folder, count, lambda i: generate_scene(i, split, seed, params, layer, space, faces, segments, device),
+        params.jpeg_quality, workers if device == "cpu" else 0, progress, f"whole-body world {split}")
     seconds = time.perf_counter() - start
     people = [p for a in images for p in a["people"]]
     stats = {"images": count, "people": len(people), "kept": sum(p["kept"] for p in people),

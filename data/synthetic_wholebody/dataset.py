@@ -1,7 +1,6 @@
 """The whole-body world as PersonRecords (adapter of the ``synthetic_wholebody`` dataset)."""
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import numpy as np
 
 from common.config import ConfigError
 from data.records import PersonRecord
+from data.scene_pool import read_annotations
 from data.synthetic_wholebody.cache import ensure_split, layer_id
 from data.synthetic_wholebody.generator import WorldParams
 
@@ -45,12 +45,7 @@ def records_from_annotations(folder: Path, split: str) -> list[PersonRecord]:
     person (the SMPL world's visibility test); joints3d_valid = defined. bbox = the person's full (amodal)
     silhouette box clipped to the image.
     """
-    path = folder / "annotations.json"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: cannot read whole-body world annotations ({err}); delete the folder to "
-                         "regenerate") from None
+    path, data = folder / "annotations.json", read_annotations(folder, "whole-body world")
     defined = np.asarray(data["keypoints_defined"], np.float32)
     f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
     records = []
