@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from common.geometry.camera import perspective_project
-from common.render.rasterizer import concat_meshes, rasterize, rasterize_meshes
+from common.render.mesh_raster import concat_meshes, rasterize_meshes
+from common.render.rasterizer import rasterize
 from common.render.shading import composite, shade_lambert, vertex_normals
 from common.render.visualize import draw_pose2d, overlay_mesh
 

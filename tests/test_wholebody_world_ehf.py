@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.render.rasterizer import rasterize_meshes
+from common.render.mesh_raster import rasterize_meshes
 from common.wholebody.params import SMPLXParams
 from data.adapters.ehf import (
     BODY25_TO_OPENPOSE19,

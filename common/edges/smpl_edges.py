@@ -36,7 +36,7 @@ from torch import Tensor
 
 from common.edges.canny import canny_magnitude_windowed, mask_window
 from common.edges.dilation import adaptive_kernel_size, grey_dilation
-from common.render.rasterizer import rasterize_face_ids
+from common.render.mesh_raster import rasterize_face_ids
 
 
 @dataclass(frozen=True)

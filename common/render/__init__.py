@@ -1,5 +1,6 @@
 """Pure-PyTorch rendering: z-buffer rasterizer, shading and visualisation helpers."""
-from common.render.rasterizer import Fragments, MeshFragments, concat_meshes, rasterize, rasterize_meshes
+from common.render.mesh_raster import MeshFragments, concat_meshes, rasterize_meshes
+from common.render.rasterizer import Fragments, rasterize
 from common.render.shading import (
     composite,
     interpolate_vertex_attributes,

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common.render.rasterizer import concat_meshes, rasterize_meshes
+from common.render.mesh_raster import concat_meshes, rasterize_meshes
 from common.render.shading import per_mesh_vertex_colors, shade_lambert
 
 _WHERE = "common/render/visualize.py"

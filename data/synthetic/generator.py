@@ -98,7 +98,7 @@ def vertex_segments(body_model) -> np.ndarray:
 def _shade(frags, verts: list[torch.Tensor], faces: torch.Tensor, colours: np.ndarray,
            rng: np.random.Generator) -> np.ndarray:
     """Per-pixel RGB (S,S,3) in [0,1] of the people: the project's Lambert shading, light from above-front."""
-    from common.render.rasterizer import concat_meshes
+    from common.render.mesh_raster import concat_meshes
     from common.render.shading import shade_lambert
 
     all_verts, all_faces, _ = concat_meshes(verts, [faces] * len(verts))
@@ -163,7 +163,7 @@ def annotate_people(joints: np.ndarray, focal: np.ndarray, princpt: np.ndarray, 
 def render_people(verts: np.ndarray, faces: torch.Tensor, focal: np.ndarray, princpt: np.ndarray, size: int,
                   device: str = "cpu"):
     """Rasterize n camera-frame meshes (n,V,3) together and each alone -> (MeshFragments on CPU, vertex tensors)."""
-    from common.render.rasterizer import rasterize_meshes
+    from common.render.mesh_raster import rasterize_meshes
 
     verts_t = [torch.as_tensor(v, dtype=torch.float32, device=device) for v in verts]
     frags = rasterize_meshes(verts_t, [faces.to(device)] * len(verts_t), focal, princpt, (size, size),

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from common.geometry.rotations import matrix_to_axis_angle
-from common.render.rasterizer import Fragments, rasterize_meshes
+from common.render.mesh_raster import rasterize_meshes
+from common.render.rasterizer import Fragments
 from data.synthetic import scene
 from data.synthetic.generator import GeneratorParams, _shade, annotate_people
 from data.synthetic.poses import sample_betas, sample_body_pose

@@ -23,7 +23,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from common.render.rasterizer import rasterize, rasterize_face_ids, rasterize_meshes
+from common.render.mesh_raster import rasterize_face_ids, rasterize_meshes
+from common.render.rasterizer import rasterize
 from tool.bench.timing import best_ratio, figure, interleaved, paired_ratio
 
 

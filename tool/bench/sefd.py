@@ -29,8 +29,8 @@ from tool.bench.workbench import BATCH, SIZE, Workbench
 
 CANNY_BATCH = 16
 EDGE_BLOCK = 8  # overlap edges per timed call
-_REVISION_FILES = ("common/render/rasterizer.py", "common/render/shading.py", "common/edges/canny.py",
-                   "common/edges/dilation.py", "common/edges/smpl_edges.py")
+_REVISION_FILES = ("common/render/rasterizer.py", "common/render/mesh_raster.py", "common/render/shading.py",
+                   "common/edges/canny.py", "common/edges/dilation.py", "common/edges/smpl_edges.py")
 
 
 def student_step(bench: Workbench) -> Callable[[], None]:
