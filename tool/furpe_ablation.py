@@ -44,7 +44,7 @@ BUDGETS = {
              "data.num_workers=0", "wholebody.hd_size=128", "wholebody.hand_crop_size=32",
              "wholebody.head_crop_size=32", "wholebody.ief_hidden=128", "train.epochs=1",
              "train.max_iters_per_epoch=2", "train.warmup_iters=0", "test.batch_size=4"],
-    "gpu": ["data.wholebody_world.ehf_frames=100", "train.epochs=12", "data.num_workers=1", "test.batch_size=16"],
+    "gpu": ["data.wholebody_world.ehf_frames=100", "train.epochs=6", "data.num_workers=1", "test.batch_size=16"],
     "full": ["data.wholebody_world.ehf_frames=100"],  # configs/furpe.yaml as it is (40 epochs)
 }
 
