@@ -17,7 +17,6 @@ from common.joint_sets import convert_joints, convert_validity, joint_index, joi
 from data import augment as aug_ops
 from data.augment import AugmentParams, CropAug
 from data.edge_maps import CropEdgeMaker, sample_edge_kinds
-from data.furpe_sample import PSEUDO_LABEL_DATASET, FurpeSampleOptions, furpe_extras, mask_to_body
 from data.image_io import load_image
 from data.posefix import PosefixParams, synthesize_pose
 from data.records import GENDERS, PersonRecord
@@ -69,7 +68,7 @@ class Mapper:
                  augment: AugmentParams | None = None, pose2d_noise: bool = True,
                  posefix: PosefixParams = PosefixParams(), swap_iou: float = 0.1, body_model=None, seed: int = 0,
                  edges: CropEdgeMaker | None = None, family: str = "crowdnet", hd_size: int = 512,
-                 furpe: FurpeSampleOptions | None = None):
+                 furpe=None):
         self.input_size = int(input_size)
         self.bbox_enlarge = float(bbox_enlarge)
         self.train = bool(train)
@@ -93,9 +92,14 @@ class Mapper:
         plan = ExperimentPlan.from_config(cfg)
         kinds = sample_edge_kinds(plan, train)
         edges = CropEdgeMaker(kinds, body_model, cfg.sefd.edge_dir, dataset, split) if kinds else None
+        furpe = None
+        if plan.family == "wholebody":  # FuRPE's additions (loaded only for the whole-body family)
+            from data.furpe_sample import FurpeSampleOptions
+
+            furpe = FurpeSampleOptions.from_plan(plan, train, params)
         return cls(d.input_size, d.bbox_enlarge, train, params if (train and d.augment) else None,
                    d.pose2d_noise, body_model=body_model, seed=cfg.experiment.seed, edges=edges, family=plan.family,
-                   hd_size=cfg.wholebody.hd_size, furpe=FurpeSampleOptions.from_plan(plan, train, params))
+                   hd_size=cfg.wholebody.hd_size, furpe=furpe)
 
     def rng(self, index: int, epoch: int = 0, stream: int = 0) -> np.random.Generator:
         """The generator of sample ``index``: seeded by (seed, epoch (train only), index, dataset stream)."""
@@ -122,6 +126,8 @@ class Mapper:
         if self.family == "wholebody":
             targets = wholebody_targets(record, img_to_crop, aug, s)
             if self.furpe is not None:  # FuRPE: GT parts, expert features, second view (data/furpe_sample.py)
+                from data.furpe_sample import PSEUDO_LABEL_DATASET, furpe_extras, mask_to_body
+
                 if self.furpe.gt_parts == "body" and record.dataset != PSEUDO_LABEL_DATASET:
                     targets = mask_to_body(targets)
                 targets.update(furpe_extras(self.furpe, record, image, bbox, aug, img_to_crop, rng, s, self.hd_size))

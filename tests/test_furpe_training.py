@@ -81,9 +81,13 @@ def test_each_piece_is_one_key(labels):
     from common.models.furpe.wrapper import FurpeWrapper
     from common.models.wholebody.model import WholeBodyModel
 
-    _, model, _, batch = wired(labels, "furpe.ema_teacher=false", "furpe.learned_weights=false")
+    _, model, optimizer, batch = wired(labels, "furpe.ema_teacher=false", "furpe.learned_weights=false")
     assert isinstance(model, FurpeWrapper) and model.teacher is None and model.weighting is None
     assert "img_view2" not in batch and "expert_features" in batch
+    batch["expert_valid"][:, 1] = 0  # no left-hand feature in the batch: its MLP still gets a (zero) gradient (DDP)
+    step(model, optimizer, batch)
+    assert all(p.grad is not None for p in model.parameters()), "a parameter without gradient breaks DDP"
+    assert model.distiller.projections["left_hand"][0].weight.grad.abs().sum() == 0
     cfg, model, _, batch = wired(labels, "furpe.distill=false", "furpe.learned_weights=false",
                                  "furpe.ema_teacher=false")
     assert isinstance(model, WholeBodyModel) and "expert_features" not in batch and "img_view2" not in batch

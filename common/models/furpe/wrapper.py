@@ -143,7 +143,9 @@ class FurpeWrapper(nn.Module):
             expert = {p: batch["expert_features"][:, i] for i, p in enumerate(EXPERT_PARTS)}
             valid = {p: batch["expert_valid"][:, i] > 0 for i, p in enumerate(EXPERT_PARTS)}
             out = self.distiller(preds["features"], expert, valid)
-            terms.update({f"distill_{p}": v for p, v in out.items() if p != "total"})
+            for part, mlp in self.distiller.projections.items():
+                if part in out:  # + 0 x the MLP: every parameter gets a gradient (DDP), also without a label
+                    terms[f"distill_{part}"] = out[part] + 0.0 * sum(p.sum() for p in mlp.parameters())
         if "teacher_views" in preds:
             terms.update(self._consistency(batch, preds))
         return terms
