@@ -132,3 +132,20 @@ def test_the_teacher_is_saved_apart_and_restored_on_resume(run, labels):
     student = payload["model"]
     assert any(not torch.equal(saved[k], student[k]) for k in student if not k.startswith("train_aux."))
     load_checkpoint(ckpt, build_wholebody_model(cfg, body))  # test time: the bare model drops train_aux.*
+
+
+def test_torchrun_two_processes_train_the_wrapper(labels, tmp_path):
+    """DDP around the wrapper (gloo): the distiller / s_k get gradients in every step (also without a part label),
+    the teacher stays outside DDP and is updated by every process's optimizer."""
+    import socket
+
+    from common.engine.checkpoint import read_checkpoint
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    _run("-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}", "main/train.py", "--cfg",
+         str(CFG), "--opts", f"experiment.output_dir={tmp_path}", f"furpe.label_dir={labels}", "train.freeze_bn=true",
+         "train.eval_every=0", timeout=900)
+    payload = read_checkpoint(tmp_path / "furpe_tiny_e2e" / "ckpt_epoch0001.pth")
+    assert payload["helpers"]["ema_teacher"]["step"] == 2
