@@ -21,7 +21,7 @@ student        4         + teacher_edge=teacher_edge    source*     distillation
 
 FuRPE (``furpe.*``, whole-body family only): ``furpe.distill`` / ``furpe.learned_weights`` / ``furpe.ema_teacher``
 make the training model the ``furpe`` wrapper (common/models/furpe/wrapper.py); ``distill`` makes every training
-sample carry the expert features, ``ema_teacher`` a second augmented view (data/furpe_views.py); ``gt_parts``
+sample carry the expert features, ``ema_teacher`` a second augmented view (data/furpe_sample.py); ``gt_parts``
 says which parts GT datasets supervise. At test time the model is the whole-body model alone.
 """
 from __future__ import annotations
