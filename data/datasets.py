@@ -96,6 +96,9 @@ DATASETS: dict[str, DatasetSpec] = {
         lazy("data.adapters.mscoco", "load_mscoco_records"),
         KeypointAP("mscoco", "annotations/person_keypoints_val2017.json", "coco17", COCO_SIGMAS, False),
         evaluator_needs_records=True, **_SMPL_KEYPOINTS),
+    "pseudo_labels": DatasetSpec(  # FuRPE label files over furpe.base_set's images (training only)
+        lazy("data.pseudo_labels.dataset", "load_pseudo_label_dataset"), adapter_takes_body_model=True,
+        families=("wholebody",), why_families="its labels are SMPL-X whole-body parameters"),
     "mpii": DatasetSpec(lazy("data.adapters.mpii", "load_mpii_records")),
     "h36m": DatasetSpec(lazy("data.adapters.h36m", "load_h36m_records")),
     "muco": DatasetSpec(lazy("data.adapters.muco", "load_muco_records")),

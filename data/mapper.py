@@ -60,12 +60,15 @@ class Mapper:
             the SMPL-X sample (:data:`data.sample.WHOLEBODY_SAMPLE_SPEC`, targets in data/wholebody_targets.py)
             from the same crop and augmentation.
         hd_size: side of the whole-body sample's ``img_hd`` (the same crop window at higher resolution).
+        furpe: FuRPE additions to the whole-body sample (expert features, second view, GT parts;
+            data/furpe_sample.py), from the experiment plan; None = none.
     """
 
     def __init__(self, input_size: int = 256, bbox_enlarge: float = 1.25, train: bool = False,
                  augment: AugmentParams | None = None, pose2d_noise: bool = True,
                  posefix: PosefixParams = PosefixParams(), swap_iou: float = 0.1, body_model=None, seed: int = 0,
-                 edges: CropEdgeMaker | None = None, family: str = "crowdnet", hd_size: int = 512):
+                 edges: CropEdgeMaker | None = None, family: str = "crowdnet", hd_size: int = 512,
+                 furpe=None):
         self.input_size = int(input_size)
         self.bbox_enlarge = float(bbox_enlarge)
         self.train = bool(train)
@@ -78,6 +81,7 @@ class Mapper:
         self.edges = edges
         self.family = family
         self.hd_size = int(hd_size)
+        self.furpe = furpe
 
     @classmethod
     def from_config(cls, cfg, train: bool, body_model=None, dataset: str = "", split: str = "") -> "Mapper":
@@ -88,9 +92,14 @@ class Mapper:
         plan = ExperimentPlan.from_config(cfg)
         kinds = sample_edge_kinds(plan, train)
         edges = CropEdgeMaker(kinds, body_model, cfg.sefd.edge_dir, dataset, split) if kinds else None
+        furpe = None
+        if plan.family == "wholebody":  # FuRPE's additions (loaded only for the whole-body family)
+            from data.furpe_sample import FurpeSampleOptions
+
+            furpe = FurpeSampleOptions.from_plan(plan, train, params)
         return cls(d.input_size, d.bbox_enlarge, train, params if (train and d.augment) else None,
                    d.pose2d_noise, body_model=body_model, seed=cfg.experiment.seed, edges=edges, family=plan.family,
-                   hd_size=cfg.wholebody.hd_size)
+                   hd_size=cfg.wholebody.hd_size, furpe=furpe)
 
     def rng(self, index: int, epoch: int = 0, stream: int = 0) -> np.random.Generator:
         """The generator of sample ``index``: seeded by (seed, epoch (train only), index, dataset stream)."""
@@ -116,6 +125,12 @@ class Mapper:
                     "princpt": f32(record.princpt), "index": torch.tensor(int(index), dtype=torch.int64)}
         if self.family == "wholebody":
             targets = wholebody_targets(record, img_to_crop, aug, s)
+            if self.furpe is not None:  # FuRPE: GT parts, expert features, second view (data/furpe_sample.py)
+                from data.furpe_sample import PSEUDO_LABEL_DATASET, furpe_extras, mask_to_body
+
+                if self.furpe.gt_parts == "body" and record.dataset != PSEUDO_LABEL_DATASET:
+                    targets = mask_to_body(targets)
+                targets.update(furpe_extras(self.furpe, record, image, bbox, aug, img_to_crop, rng, s, self.hd_size))
             return {"img": f32(crop.transpose(2, 0, 1).copy()),
                     "img_hd": f32(hd_crop(image, img_to_crop, s, self.hd_size, aug)),
                     **{k: f32(v) for k, v in targets.items()}, **geometry}

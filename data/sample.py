@@ -56,9 +56,22 @@ WHOLEBODY_SAMPLE_SPEC: dict[str, tuple[tuple, torch.dtype]] = {
 }
 
 
+# FuRPE training additions (data/furpe_sample.py; present when the experiment plan asks for them)
+WHOLEBODY_OPTIONAL_KEYS: dict[str, tuple[tuple, torch.dtype]] = {
+    "expert_features": ((4, 1024), torch.float32),
+    "expert_valid": ((4,), torch.float32),
+    "img_view2": ((3, "S", "S"), torch.float32),
+    "img_hd_view2": ((3, "H", "H"), torch.float32),
+    "views_flip": ((2,), torch.float32),
+    "views_rot_deg": ((2,), torch.float32),
+    "views_img_to_crop": ((2, 2, 3), torch.float32),
+}
+
+
 def check_wholebody_sample(sample: dict, input_size: int, hd_size: int, batched: bool = False) -> None:
-    """:func:`check_sample` for the whole-body contract :data:`WHOLEBODY_SAMPLE_SPEC` (no optional keys)."""
-    _check(sample, WHOLEBODY_SAMPLE_SPEC, {}, {"S": input_size, "H": hd_size, "K": NUM_WHOLEBODY_KEYPOINTS}, batched)
+    """:func:`check_sample` for the whole-body contract :data:`WHOLEBODY_SAMPLE_SPEC` (+ the FuRPE keys)."""
+    _check(sample, WHOLEBODY_SAMPLE_SPEC, WHOLEBODY_OPTIONAL_KEYS,
+           {"S": input_size, "H": hd_size, "K": NUM_WHOLEBODY_KEYPOINTS}, batched)
 
 
 def check_sample(sample: dict, input_size: int, batched: bool = False) -> None:

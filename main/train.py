@@ -190,8 +190,10 @@ def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components]
     parts = build(cfg, info)
     parts.model = prepare_batchnorm(parts.model, cfg.train, info, logger.info)  # train.sync_bn, before DDP/Adam
     optimizer = build_optimizer(parts.model, cfg.train)
-    scheduler = build_scheduler(optimizer, cfg.train,
-                                iterations_per_epoch(len(parts.train_loader), cfg.train.max_iters_per_epoch))
+    per_epoch = iterations_per_epoch(len(parts.train_loader), cfg.train.max_iters_per_epoch)
+    scheduler = build_scheduler(optimizer, cfg.train, per_epoch)
+    if hasattr(parts.model, "attach_training"):  # FuRPE: the EMA teacher follows every optimizer step
+        parts.model.attach_training(optimizer, per_epoch * cfg.train.epochs)
     scaler = build_grad_scaler(cfg.train.amp, info.device)
     state = TrainState()
     if resume is not None:

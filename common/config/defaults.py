@@ -201,6 +201,29 @@ class WholeBodyCfg:
 
 
 @dataclass(frozen=True)
+class FurpeCfg:
+    label_dir: str = ""  # pseudo-label root: <dir>/params3d_v/<base_set>/<stem>.npy + keypoints/<base_set>/*.json
+    base_set: str = "synthetic_wholebody"  # dataset whose training images the 'pseudo_labels' dataset labels
+    gt_parts: str = "all"  # parts GT datasets supervise: all | body (the ablation's 'GT body only')
+    select: bool = False  # apply select_labels (confidence filters + per-part reprojection gate) at record build
+    conf_body: float = 0.1  # selection: detector confidences below this are zeroed (body; release 0.1)
+    conf_hand: float = 0.2  # selection: confidence threshold of hand keypoints (release 0.2)
+    conf_face: float = 0.4  # selection: confidence threshold of face keypoints (release 0.4)
+    min_points: int = 12  # selection: an image needs at least this many confident OpenPose-137 points (release 12)
+    max_error_body: float = 0.0  # selection gate: max body reprojection error / box size (0 = no limit)
+    max_error_hands: float = 0.0  # selection gate: max hand reprojection error / box size (0 = no limit)
+    max_error_face: float = 0.0  # selection gate: max face reprojection error / box size (0 = no limit)
+    keep_fraction_hands: float = 1.0  # selection gate: keep the best fraction of valid hand labels (1 = all)
+    keep_fraction_face: float = 1.0  # selection gate: keep the best fraction of valid face labels (1 = all)
+    distill: bool = False  # expert-feature distillation (trainable projection MLPs, batchmean KL)
+    distill_weight: float = 1.0  # weight of each part's distillation term (release scale: 1e5 / feature size)
+    learned_weights: bool = False  # Kendall learned loss weights over the groups body / hands / face
+    ema_teacher: bool = False  # EMA teacher + two-view consistency (the mapper makes a second view)
+    ema_momentum: float = 0.996  # EMA base momentum tau_0 (cosine schedule to 1 over the run)
+    consistency_weight: float = 1.0  # weight of the two-view consistency term
+
+
+@dataclass(frozen=True)
 class Config:
     experiment: ExperimentCfg = field(default_factory=ExperimentCfg)  # run identity and reproducibility
     body_model: BodyModelCfg = field(default_factory=BodyModelCfg)  # which body model files to use
@@ -210,3 +233,4 @@ class Config:
     test: TestCfg = field(default_factory=TestCfg)  # evaluation
     sefd: SefdCfg = field(default_factory=SefdCfg)  # edge-feature distillation (SEFD)
     wholebody: WholeBodyCfg = field(default_factory=WholeBodyCfg)  # ExPose-style whole-body model (model.family)
+    furpe: FurpeCfg = field(default_factory=FurpeCfg)  # FuRPE pseudo-labels and training pieces (docs/furpe.md)

@@ -233,6 +233,7 @@ _CHOICES = {
     ("sefd", "teacher_edge"): ("smpl_overlap", "smpl_edge"),
     ("sefd", "distill_loss"): ("l1", "kd", "log_softmax_l1", "at", "fsp", "pkt"),
     ("sefd", "gray"): ("release", "standard"),
+    ("furpe", "gt_parts"): ("all", "body"),
 }
 
 

@@ -18,6 +18,11 @@ student        4         + teacher_edge=teacher_edge    source*     distillation
 
 ``source*``: ``sefd.edge_source`` when it is computable from the image (``canny`` / ``rcf``), else ``none``
 (the SMPL sources come from the mapper).
+
+FuRPE (``furpe.*``, whole-body family only): ``furpe.distill`` / ``furpe.learned_weights`` / ``furpe.ema_teacher``
+make the training model the ``furpe`` wrapper (common/models/furpe/wrapper.py); ``distill`` makes every training
+sample carry the expert features, ``ema_teacher`` a second augmented view (data/furpe_sample.py); ``gt_parts``
+says which parts GT datasets supervise. At test time the model is the whole-body model alone.
 """
 from __future__ import annotations
 
@@ -55,6 +60,8 @@ class ExperimentPlan:
     model_edge: str
     edge_wrapper: bool
     teacher_in_training: bool
+    furpe_pieces: tuple[str, ...] = ()  # training pieces switched on: distill / learned_weights / ema_teacher
+    gt_parts: str = "all"  # furpe.gt_parts
 
     @classmethod
     def from_config(cls, cfg) -> ExperimentPlan:
@@ -76,7 +83,12 @@ class ExperimentPlan:
         student = sefd.mode == "student"
         edge_wrapper = sefd.mode in ("student", "edge_input")
         model_edge = sefd.edge_source if edge_wrapper and sefd.edge_source in IMAGE_EDGE_KINDS else "none"
-        return cls(family=family, mode=sefd.mode, input_channels=3 if sefd.mode == "baseline" else 4,
+        furpe = getattr(cfg, "furpe", None)
+        pieces = tuple(k for k in ("distill", "learned_weights", "ema_teacher") if furpe and getattr(furpe, k))
+        if pieces and family != "wholebody":
+            raise ConfigError(f"furpe.{pieces[0]}: needs model.family=wholebody (FuRPE trains the whole-body model)")
+        return cls(furpe_pieces=pieces, gt_parts=furpe.gt_parts if furpe else "all", family=family,
+                   mode=sefd.mode, input_channels=3 if sefd.mode == "baseline" else 4,
                    train_edge_maps=tuple(maps) + ((("teacher_edge", sefd.teacher_edge),) if student else ()),
                    test_edge_maps=tuple(maps), model_edge=model_edge, edge_wrapper=edge_wrapper,
                    teacher_in_training=student)
@@ -102,8 +114,18 @@ class ExperimentPlan:
         """True when a sample's edge maps are rendered from GT SMPL bodies (impossible on a bare image)."""
         return bool(self.edge_maps(train))
 
+    def expert_features(self, train: bool) -> bool:
+        """True when every sample carries ``expert_features`` / ``expert_valid`` (FuRPE distillation, training)."""
+        return train and "distill" in self.furpe_pieces
+
+    def two_views(self, train: bool) -> bool:
+        """True when every sample carries a second augmented view (FuRPE EMA consistency, training)."""
+        return train and "ema_teacher" in self.furpe_pieces
+
     def model_kind(self, train: bool) -> str:
-        """``regressor`` | ``edge_input`` | ``distillation``: the network the model builder returns."""
+        """``regressor`` | ``edge_input`` | ``distillation`` | ``furpe``: the network the model builder returns."""
+        if train and self.furpe_pieces:
+            return "furpe"
         if self.needs_teacher(train):
             return "distillation"
         return "edge_input" if self.edge_wrapper else "regressor"

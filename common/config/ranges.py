@@ -117,6 +117,14 @@ RANGES: dict[str, Interval] = {
     **{f"wholebody.loss.{k}": NON_NEGATIVE for k in (
         "global_orient", "body_pose", "jaw_pose", "hand_pose", "wrist_pose", "expression", "betas", "shape_prior",
         "body_keypoints2d", "hand_keypoints2d", "face_keypoints2d", "keypoints3d", "part_crop_keypoints2d")},
+    **{f"furpe.conf_{k}": PROBABILITY for k in ("body", "hand", "face")},
+    "furpe.min_points": Interval(0, 137),
+    **{f"furpe.max_error_{k}": NON_NEGATIVE for k in ("body", "hands", "face")},  # 0 = no limit
+    "furpe.keep_fraction_hands": PROBABILITY,
+    "furpe.keep_fraction_face": PROBABILITY,
+    "furpe.distill_weight": NON_NEGATIVE,
+    "furpe.ema_momentum": PROBABILITY,
+    "furpe.consistency_weight": NON_NEGATIVE,
 }
 
 

@@ -7,7 +7,9 @@ A checkpoint is a dict saved with ``torch.save``::
     (optimizer steps done), config (plain dict of the resolved Config), extra (free-form plain data),
     geometry (input size, volume, backbone, pose head, input channels: common/models/geometry.py; None for
     models without one), mid_epoch (None, or where inside epoch ``epoch`` it was written: see
-    common/engine/resume.py).
+    common/engine/resume.py), helpers (the model's ``helper_state_dict()``: state outside its state_dict, e.g.
+    FuRPE's EMA teacher; restored by ``load_checkpoint``). State keys under ``train_aux.`` (training-only modules)
+    are dropped when the model has none (a FuRPE checkpoint evaluated with the bare whole-body model).
 
 Loading refuses weights holding NaN/inf (named by key) and a model whose geometry differs from the one the
 weights were trained with (official files: the published 256 px geometry). A write goes to a temporary file
@@ -44,6 +46,7 @@ from common.models.geometry import (
 from common.weights_file import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, WeightsFileError, read_weights_file
 
 LATEST_POINTER = "latest"
+TRAINING_ONLY_PREFIX = "train_aux."  # training-only modules in a state_dict (common/models/furpe/wrapper.py)
 _CKPT_NAME = re.compile(r"ckpt_epoch(\d+)\.pth$")
 # temporary files of atomic writes: '.<name>.tmp<pid>.<host>' (older versions: '.<name>.tmp<pid>')
 _TMP_NAME = re.compile(r"\.(?P<name>.+)\.tmp(?P<pid>\d+)(?:\.(?P<host>[A-Za-z0-9_-]+))?$")
@@ -203,6 +206,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         "extra": dict(extra or {}),
         "geometry": model_geometry(model),
         "mid_epoch": dict(mid_epoch) if mid_epoch is not None else None,
+        # state kept outside the model's state_dict (FuRPE's EMA teacher), restored by load_checkpoint
+        "helpers": getattr(unwrap_model(model), "helper_state_dict", dict)(),
     }
     atomic_torch_save(payload, path)
     _write_latest(path.parent, path.name)
@@ -285,6 +290,8 @@ def load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], source
     NaN/inf weights -> one CheckpointError naming the key."""
     target = unwrap_model(model)
     state = _strip_prefix(state)
+    if not any(k.startswith(TRAINING_ONLY_PREFIX) for k in target.state_dict()):  # e.g. test.py on a FuRPE run
+        state = {k: v for k, v in state.items() if not k.startswith(TRAINING_ONLY_PREFIX)}
     bad = finiteness_problem(state)
     if bad:
         raise CheckpointError(f"{source}: {bad}")
@@ -315,6 +322,8 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None, optimizer:
     if model is not None:
         check_geometry(payload, model, path)
         load_model_state(model, payload["model"], path)
+        if payload.get("helpers") and hasattr(unwrap_model(model), "load_helper_state_dict"):
+            unwrap_model(model).load_helper_state_dict(payload["helpers"])
     try:
         if optimizer is not None and payload["optimizer"] is not None:
             optimizer.load_state_dict(payload["optimizer"])
@@ -364,6 +373,8 @@ def load_model_weights(path: str | Path, model: nn.Module) -> dict:
         payload = read_checkpoint(path) if raw.get("version") != CHECKPOINT_VERSION else raw
         check_geometry(payload, model, path)
         load_model_state(model, payload["model"], path)
+        if payload.get("helpers") and hasattr(unwrap_model(model), "load_helper_state_dict"):
+            unwrap_model(model).load_helper_state_dict(payload["helpers"])
         return {k: payload.get(k) for k in ("epoch", "iteration", "config", "extra")}
     if isinstance(raw, dict) and "network" in raw:
         return load_official_weights(path, model)

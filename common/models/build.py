@@ -37,11 +37,17 @@ def build_experiment_model(cfg, body_model: nn.Module, training: bool = True,
     Every variant's ``state_dict()`` is the regressor's, so checkpoints load across them.
 
     ``model.family=wholebody``: the ExPose-style whole-body model (common/models/wholebody/) around
-    ``body_model`` (an SMPL-X :class:`~common.body_models.BodyModel`, ``plan.body_model_kind``).
+    ``body_model`` (an SMPL-X :class:`~common.body_models.BodyModel`, ``plan.body_model_kind``); kind ``furpe``
+    (training with a ``furpe.*`` piece on): a :class:`~common.models.furpe.wrapper.FurpeWrapper` around it.
     """
     plan = ExperimentPlan.from_config(cfg)
     if plan.family == "wholebody":
-        return build_wholebody_model(cfg, body_model, hand_only=not training and cfg.data.test_set == "freihand")
+        model = build_wholebody_model(cfg, body_model, hand_only=not training and cfg.data.test_set == "freihand")
+        if plan.model_kind(training) != "furpe":
+            return model
+        from common.models.furpe.wrapper import FurpeWrapper
+
+        return FurpeWrapper.from_config(cfg, model)
     kind = plan.model_kind(training)
     if kind == "regressor":
         return build_model(cfg, body_model)

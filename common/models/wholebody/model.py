@@ -177,7 +177,7 @@ class WholeBodyModel(nn.Module):
         self._check_batch(batch)
         img = batch["img"].float()
         with record_function("body_net"):
-            body_stages, _ = self.body_net(img)
+            body_stages, body_feature = self.body_net(img)
         with _fp32(img), record_function("body_geometry"):
             body, camera = body_vector_to_params(body_stages[-1].float())
             body_out = self.layer(body)
@@ -195,7 +195,7 @@ class WholeBodyModel(nn.Module):
         preds = {"body_stages": body_stages, "body_params": body, "body_vertices": body_out.vertices,
                  "body_keypoints2d": units_to_px(body_kp, self.input_size),
                  "camera": camera, "left_hand_box": boxes["left_hand"], "right_hand_box": boxes["right_hand"],
-                 "head_box": boxes["head"]}
+                 "head_box": boxes["head"], "features": {"body": body_feature}}  # pooled features (FuRPE)
         preds.update({f"{k}_affine": v for k, v in affines.items()})
         start = (body, body_out.joints, rotations, camera, boxes)
         left = right = head = None
@@ -229,6 +229,7 @@ class WholeBodyModel(nn.Module):
             left = parts.unmirror_hand({k: v[:b] for k, v in out.items()})
             right = {k: v[b:] for k, v in out.items()}
         preds.update(left_hand_camera=left["camera"], right_hand_camera=right["camera"])
+        preds["features"].update(left_hand=feature[:b], right_hand=feature[b:])
         if self.keep_crops:
             preds.update(left_hand_crop=crops[:b], right_hand_crop=crops[b:])
         return left, right
@@ -239,7 +240,7 @@ class WholeBodyModel(nn.Module):
             crops = sample_crops(img_hd.float(), affines["head"], self.head_crop_size)
             init = head_dict_to_vector(parts.head_init(body, joints, rotations, camera, boxes["head"], self.hd_size))
         with record_function("head_net"):
-            stages, _ = self.head_net(crops, init)
+            stages, preds["features"]["face"] = self.head_net(crops, init)
         with _fp32(img_hd):
             out = head_vector_to_dict(stages[-1].float())
         preds.update(head_camera=out["camera"], head_pose=out["head_pose"])
