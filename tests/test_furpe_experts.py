@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from common.engine.expert_checkpoint import load_expert, save_expert
 from common.errors import UserError
-from common.models.furpe.experts import PartExpert, load_expert, save_expert
+from common.models.furpe.experts import PartExpert
 from data.pseudo_labels import load_pseudo_labels
 from data.pseudo_labels.experts import hand_means_from_layer
 from wholebody_world_fixtures import TINY, make_tiny_world, tiny_config, using_world

@@ -50,7 +50,7 @@ def detections(rec, noise: float, rng: np.random.Generator) -> np.ndarray:
 
 def load_experts(source: str, parts: Sequence[str]) -> dict:
     """{kind: PartExpert} from ``source``/<kind>.pth (ExpertError naming a missing or wrong file)."""
-    from common.models.furpe.experts import load_expert
+    from common.engine.expert_checkpoint import load_expert
 
     return {kind: load_expert(Path(source) / f"{kind}.pth", kind) for kind in parts}
 

@@ -170,9 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args) -> None:
     from common.config import load_config
+    from common.engine.expert_checkpoint import save_expert
     from common.engine.seed import seed_everything
     from common.errors import UserError, ensure_output_dir
-    from common.models.furpe.experts import save_expert
     from data.synthetic_wholebody.dataset import build_world, load_synthetic_wholebody_records
     from tool.expert_metrics import part_vertex_ids
 

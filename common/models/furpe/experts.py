@@ -10,19 +10,13 @@ untrained expert is exactly the constant reference it is measured against):
   frame, as the whole-body hand network) + 15 ABSOLUTE finger rotations (the layer's flat-hand convention);
 - ``face`` (head crop): jaw (6D) + 10 expression coefficients.
 
-Checkpoints are ours (``common.weights_file`` format) with ``extra['expert']`` = the kind and
-``extra['hparams']``; :func:`load_expert` refuses a missing file or another kind with a one-line
-:class:`ExpertError` naming the file.
+Checkpoints: ``common/engine/expert_checkpoint.py`` (``save_expert`` / ``load_expert``).
 """
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from common.errors import UserError
 from common.geometry.rotation_mean import chordal_mean
 from common.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
 from common.models.wholebody.ief import IEFRegressor
@@ -36,10 +30,6 @@ LAYOUTS = {"body": ParamLayout((("global_orient", 6), ("body_pose", 21 * 6), ("b
            "hand": ParamLayout((("wrist", 6), ("hand_pose", 15 * 6))),
            "face": ParamLayout((("jaw_pose", 6), ("expression", 10)))}
 ROTATIONS = {"global_orient": None, "body_pose": 21, "wrist": None, "hand_pose": 15, "jaw_pose": None}
-
-
-class ExpertError(UserError, RuntimeError):
-    """An expert checkpoint is missing, unreadable or of another kind (the message names the file)."""
 
 
 def decode(kind: str, vec: Tensor) -> dict[str, Tensor]:
@@ -109,41 +99,3 @@ def expert_loss(out: dict[str, Tensor], target: dict[str, Tensor]) -> tuple[Tens
         terms[name] = geodesic(pred, value).mean() if name in ROTATIONS else ((pred - value) ** 2).mean()
     total = sum(terms.values())
     return total, {k: float(v.detach()) for k, v in terms.items()}
-
-
-def save_expert(path: str | Path, model: PartExpert, cfg: Any = None, extra: dict | None = None) -> Path:
-    """Write ``model`` atomically as one of our checkpoints (``extra['expert']`` = its kind)."""
-    from common.config.loader import to_dict
-    from common.engine.checkpoint import atomic_torch_save
-    from common.weights_file import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
-
-    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "model": model.state_dict(),
-               "config": to_dict(cfg) if cfg is not None else None,
-               "extra": {"expert": model.kind, "hparams": dict(model.hparams), **(extra or {})}}
-    atomic_torch_save(payload, path)
-    return Path(path)
-
-
-def load_expert(path: str | Path, kind: str | None = None) -> PartExpert:
-    """The expert saved at ``path`` (CPU, eval mode); ``kind`` checks its family. ExpertError naming the file."""
-    from common.engine.checkpoint import CheckpointError, read_checkpoint
-
-    path = Path(path)
-    if not path.is_file():
-        raise ExpertError(f"{path}: expert checkpoint not found (train one with python -m tool.train_experts)")
-    try:
-        payload = read_checkpoint(path)
-    except CheckpointError as err:
-        raise ExpertError(str(err)) from None
-    found = (payload.get("extra") or {}).get("expert")
-    if found not in EXPERT_KINDS:
-        raise ExpertError(f"{path}: not a part-expert checkpoint (no extra['expert']; e.g. a whole-body model)")
-    if kind is not None and found != kind:
-        raise ExpertError(f"{path}: a {found} expert, expected a {kind} expert")
-    hp = dict(payload["extra"]["hparams"])
-    model = PartExpert(hp.pop("kind"), **hp)
-    try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as err:
-        raise ExpertError(f"{path}: weights do not fit a {found} expert ({str(err).splitlines()[0]})") from None
-    return model.eval()
