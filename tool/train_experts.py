@@ -40,15 +40,12 @@ def build_expert(cfg, kind: str, mean: torch.Tensor | None = None):
                       w.ief_hidden, w.ief_stages, w.ief_dropout, cfg.model.pretrained, cfg.model.zero_init_residual)
 
 
-def collect_crops(cfg, records: Sequence, variants: int, jitter: float, seed: int) -> dict[str, dict]:
+def collect_crops(cfg, records: Sequence, ids: dict, variants: int, jitter: float, seed: int) -> dict[str, dict]:
     """Per expert kind: {'crops' uint8 (N, V, 3, s, s), 'targets' {field: (N, ...)}, 'person' (N,) record
-    index, 'side' (N,) crop part}; a part is used where the world marks it valid and its box can be placed."""
+    index, 'side' (N,) crop part}; a part is used where the world marks it valid and its box can be placed.
+    ``ids``: ``part_point_ids`` of the layer's defined keypoints."""
     from data.image_io import load_image
-    from data.pseudo_labels.expert_crops import part_point_ids
-    from data.synthetic_wholebody.dataset import build_world
 
-    layer = build_world(cfg)[0]
-    ids = part_point_ids(layer.keypoints_valid.cpu().numpy())
     f32 = lambda key: np.stack([np.asarray(getattr(r, key), np.float32) for r in records])  # noqa: E731
     targets = expert_targets(f32("smplx_pose"), f32("smplx_betas"), f32("smplx_expression"))
     sizes, rng = crop_sizes(cfg), np.random.default_rng(seed)
@@ -173,6 +170,7 @@ def run(args) -> None:
     from common.engine.expert_checkpoint import save_expert
     from common.engine.seed import seed_everything
     from common.errors import UserError, ensure_output_dir
+    from data.pseudo_labels.expert_crops import part_point_ids
     from data.synthetic_wholebody.dataset import build_world, load_synthetic_wholebody_records
     from tool.expert_metrics import part_vertex_ids
 
@@ -187,9 +185,9 @@ def run(args) -> None:
     seed_everything(cfg.experiment.seed)
     train, test = (load_synthetic_wholebody_records(s, cfg) for s in ("train", "test"))
     layer = build_world(cfg)[0]
-    parts = part_vertex_ids(cfg, layer.num_vertices)
-    data_train = collect_crops(cfg, train, args.variants, args.jitter, cfg.experiment.seed)
-    data_test = collect_crops(cfg, test, 1, 0.0, cfg.experiment.seed)
+    parts, ids = part_vertex_ids(cfg, layer.num_vertices), part_point_ids(layer.keypoints_valid.cpu().numpy())
+    data_train = collect_crops(cfg, train, ids, args.variants, args.jitter, cfg.experiment.seed)
+    data_test = collect_crops(cfg, test, ids, 1, 0.0, cfg.experiment.seed)
     metrics = {"iters": args.iters, "train_people": len(train), "test_people": len(test)}
     for kind in args.experts:
         model, stats = train_expert(cfg, kind, data_train[kind], args.iters, cfg.experiment.seed)
