@@ -10,7 +10,7 @@ import torch
 from common.engine.expert_checkpoint import load_expert, save_expert
 from common.errors import UserError
 from common.models.furpe.experts import PartExpert
-from data.pseudo_labels import load_pseudo_labels
+from data.pseudo_labels import load_pseudo_label_records, load_pseudo_labels
 from data.pseudo_labels.experts import hand_means_from_layer
 from wholebody_world_fixtures import TINY, make_tiny_world, tiny_config, using_world
 
@@ -86,6 +86,12 @@ def test_labelling_with_experts_writes_files_the_loader_reads(tiny, tmp_path):
         assert np.abs(label.keypoints2d[visible, :2] - np.asarray(rec.joints2d)[visible]).max() < 10.0
         # the largest person of its image
         assert all(r.bbox[2] * r.bbox[3] <= rec.bbox[2] * rec.bbox[3] for r in train if r.image_path == image)
+    name = manifest["name"]
+    records, labels, _ = load_pseudo_label_records([p["image"] for p in manifest["people"]],
+                                                   tmp_path / "labels" / "params3d_v" / name,
+                                                   tmp_path / "labels" / "keypoints" / name,
+                                                   hand_means_from_layer(world[0]))
+    assert len(records) == 3 and all(r.smplx_pose is not None for r in records)
 
 
 def test_gt_labels_without_noise_equal_the_gt_parameters(tiny, tmp_path):
