@@ -7,8 +7,8 @@ import pytest
 
 from common.config import load_config
 from data.pseudo_labels.dataset import build_pseudo_label_records, label_paths, label_stem
+from data.pseudo_labels.furpe_writer import furpe_label_from_smplx, write_furpe_label, write_openpose137
 from data.pseudo_labels.label import PseudoLabelError
-from data.pseudo_labels.writers import furpe_label_dict, write_furpe_label, write_openpose137
 from data.records import PersonRecord
 from test_end_to_end import REPO
 
@@ -36,13 +36,13 @@ def write_labels(tmp_path, records, valid=None, conf=0.9, skip=()):
         label, kp = label_paths(tmp_path, "synthetic_wholebody", label_stem(rec, 1))
         v = valid[i] if valid else {"body": True, "left_hand": True, "right_hand": True, "face": True}
         feats = {p: np.full(1024, i, np.float32) for p in v if v[p]}
-        write_furpe_label(label, furpe_label_dict(rec.smplx_pose, rec.smplx_expression, v, feats))
+        write_furpe_label(label, furpe_label_from_smplx(rec.smplx_pose, rec.smplx_expression, v, feats))
         write_openpose137(kp, np.c_[rec.joints2d, np.full(137, conf[i] if isinstance(conf, list) else conf)])
 
 
 def furpe_cfg(tmp_path, *opts):
     return load_config(CFG, [f"furpe.label_dir={tmp_path}", "furpe.select=false", "furpe.max_error_hands=0",
-                             *opts]).furpe
+                             "furpe.hand_storage=absolute", *opts]).furpe
 
 
 def test_records_carry_the_labels_per_part_validity_and_features(tmp_path):

@@ -72,8 +72,9 @@ def test_labelling_with_experts_writes_files_the_loader_reads(tiny, tmp_path):
     cfg, world, cache, train, _ = tiny
     _save_random_experts(cfg, tmp_path / "experts")
     with using_world(cache, world):
-        manifest = label_split(cfg, str(tmp_path / "experts"), tmp_path / "labels", limit=3, keypoint_noise=1.0)
-    assert manifest["images"] == 3 and manifest["labelled"] == 3
+        manifest = label_split(cfg, str(tmp_path / "experts"), tmp_path / "labels", limit=3, keypoint_noise=1.0,
+                               people_mode="largest")
+    assert manifest["chosen"] == 3 and manifest["labelled"] == 3
     for (image, label), person in zip(_read_back(cfg, world, tmp_path / "labels", manifest), manifest["people"]):
         assert image == person["image"] and label.valid["body"]
         for part in ("left_hand", "right_hand", "face"):
@@ -99,8 +100,8 @@ def test_gt_labels_without_noise_equal_the_gt_parameters(tiny, tmp_path):
 
     cfg, world, cache, train, _ = tiny
     with using_world(cache, world):
-        manifest = label_split(cfg, "gt", tmp_path, limit=3)
-        noisy = label_split(cfg, "gt", tmp_path / "noisy", limit=3, label_noise=0.05)
+        manifest = label_split(cfg, "gt", tmp_path, limit=3, people_mode="largest")
+        noisy = label_split(cfg, "gt", tmp_path / "noisy", limit=3, label_noise=0.05, people_mode="largest")
     rows = {"body": slice(0, 22), "left_hand": slice(25, 40), "right_hand": slice(40, 55), "face": slice(22, 23)}
     for (image, label), person in zip(_read_back(cfg, world, tmp_path, manifest), manifest["people"]):
         rec = next(r for r in train if r.image_path == image and r.person_id == person["person_id"])
@@ -153,3 +154,32 @@ def test_bad_expert_checkpoints_are_one_line_errors_naming_the_file(tmp_path, ca
                                     "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "body.pth: a hand expert" in err
+
+
+def test_every_person_labelled_from_gt_reads_back_through_the_pseudo_labels_dataset(tiny, tmp_path):
+    """The contract between the labelling tool and the dataset: names (one file per person), hands stored relative
+    to the model file's mean (furpe.hand_storage=relative) -> the dataset's records carry the GT parameters."""
+    from data.pseudo_labels.dataset import build_pseudo_label_records, stored_hand_mean
+    from tool.label_with_experts import label_split
+
+    cfg, world, cache, train, _ = tiny
+    with using_world(cache, world):
+        manifest = label_split(cfg, "gt", tmp_path, people_mode="all")
+    assert manifest["labelled"] == manifest["chosen"] == len(train)
+    furpe = tiny_config(f"furpe.label_dir={tmp_path}").furpe
+    assert furpe.hand_storage == "relative"
+    records, report = build_pseudo_label_records(train, furpe, "synthetic_wholebody", world[0],
+                                                 stored_hand_mean(furpe, world[0]))
+    assert report.counts["loaded"] == len(train) and not report.counts["missing_label"]
+    for rec, gt in zip(records, train):
+        assert rec.image_path == gt.image_path and rec.person_id == gt.person_id
+        assert rec.left_hand_valid == gt.left_hand_valid and rec.face_valid == gt.face_valid
+        hands = [rows for rows, ok in ((slice(25, 40), gt.left_hand_valid), (slice(40, 55), gt.right_hand_valid)) if ok]
+        for rows in [slice(0, 22), *hands]:
+            np.testing.assert_allclose(rec.smplx_pose[rows], np.asarray(gt.smplx_pose)[rows], atol=1e-5)
+    absolute = build_pseudo_label_records(train, tiny_config(f"furpe.label_dir={tmp_path}",
+                                                             "furpe.hand_storage=absolute").furpe,
+                                          "synthetic_wholebody", world[0], None)[0]
+    with_hand = [i for i, gt in enumerate(train) if gt.right_hand_valid]
+    assert with_hand and any(np.abs(absolute[i].smplx_pose[40:55] - np.asarray(train[i].smplx_pose)[40:55]).max()
+                             > 1e-3 for i in with_hand)  # reading with the wrong convention moves the fingers

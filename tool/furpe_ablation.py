@@ -58,8 +58,10 @@ def run_config(variant: str, seed: int, args: argparse.Namespace, test: bool = F
             f"experiment.output_dir={out / 'runs'}", f"experiment.device={args.device}", "train.eval_every=0",
             "train.image_log_every=0", f"experiment.num_threads={args.threads}", f"furpe.label_dir={label_dir(args)}",
             *VARIANTS[variant], *args.opts]
-    if test:
-        opts += ["data.test_set=ehf", "data.roots.ehf=embedded", "test.references=false"]
+    if test:  # the EHF-format export (the real EHF code path; meshes only, so no constant references there)
+        opts += ["data.test_set=ehf", "data.roots.ehf=embedded"]
+    else:  # the world's test split: the same EHF evaluator, with the constant references (it has GT SMPL-X)
+        opts += ["data.test_set=synthetic_wholebody"]
     return load_config(REPO / "configs" / "furpe.yaml", opts)
 
 
@@ -70,16 +72,19 @@ def label_dir(args: argparse.Namespace) -> Path:
 def prepare(args: argparse.Namespace) -> dict:
     """World, EHF export and (simulated) labels once; returns the label report of the 'select' settings."""
     from common.wholebody.layer import WholeBodyLayer
-    from data.pseudo_labels.dataset import build_pseudo_label_records
+    from data.pseudo_labels.dataset import build_pseudo_label_records, stored_hand_mean
     from data.registry import load_records
     from tool.furpe_simulated_labels import simulate_labels
 
     cfg = run_config("select", 0, args, test=True)
     base = load_records(cfg.furpe.base_set, "train", cfg)
     load_records("ehf", "test", cfg)  # renders the EHF-format export before parallel runs read it
+    layer = WholeBodyLayer.from_config(cfg)
+    hand_mean = stored_hand_mean(cfg.furpe, layer)
     if not args.labels and not (label_dir(args) / "params3d_v").is_dir():
-        print(f"simulated labels: {dict(simulate_labels(base, label_dir(args), cfg.furpe.base_set))}", flush=True)
-    _, report = build_pseudo_label_records(base, cfg.furpe, cfg.furpe.base_set, WholeBodyLayer.from_config(cfg))
+        counts = simulate_labels(base, label_dir(args), cfg.furpe.base_set, hand_mean=hand_mean)
+        print(f"simulated labels: {dict(counts)}", flush=True)
+    _, report = build_pseudo_label_records(base, cfg.furpe, cfg.furpe.base_set, layer, hand_mean)
     return {"counts": dict(report.counts), "label_error": report.label_error, "kept": report.kept}
 
 
@@ -102,8 +107,11 @@ def train_and_test(variant: str, seed: int, args: argparse.Namespace) -> dict:
     train_s = time.time() - start
     summary = run_test(run_config(variant, seed, args, test=True), info, str(ckpt), run_dir / "test_ehf",
                        progress=False)
+    world = run_test(run_config(variant, seed, args), info, str(ckpt), run_dir / "test_world", progress=False)
     return {"variant": variant, "seed": seed, "iterations": iterations, "train_s": round(train_s, 1),
-            "num_samples": summary.get("num_samples"), **{k: summary.get(k) for k in METRICS}}
+            "num_samples": summary.get("num_samples"), **{k: summary.get(k) for k in METRICS},
+            "world": {"num_samples": world.get("num_samples"), "references": world.get("references", {}),
+                      **{k: world.get(k) for k in METRICS}}}
 
 
 def mean_std(values: list[float]) -> str:
@@ -114,6 +122,7 @@ def mean_std(values: list[float]) -> str:
 
 
 def results_table(rows: list[dict]) -> str:
+    """Variants on the EHF-format export (mean +- std over seeds)."""
     lines = ["| variant | seeds | " + " | ".join(m.replace("pa_v2v_", "PA-V2V ") for m in METRICS) + " | train s |",
              "|" + "---|" * (3 + len(METRICS))]
     for variant in VARIANTS:
@@ -122,6 +131,22 @@ def results_table(rows: list[dict]) -> str:
             cells = [mean_std([r[m] for r in mine]) for m in METRICS]
             lines.append(f"| {LABELS[variant]} | {len(mine)} | " + " | ".join(cells)
                          + f" | {np.mean([r['train_s'] for r in mine]):.0f} |")
+    return "\n".join(lines)
+
+
+def world_table(rows: list[dict]) -> str:
+    """Variants on the world's test split, next to the constant references scored by the same evaluator."""
+    lines = ["| variant | seeds | " + " | ".join(m.replace("pa_v2v_", "PA-V2V ") for m in METRICS) + " |",
+             "|" + "---|" * (2 + len(METRICS))]
+    for variant in VARIANTS:
+        mine = [r["world"] for r in rows if r["variant"] == variant and r.get("world")]
+        if mine:
+            lines.append(f"| {LABELS[variant]} | {len(mine)} | " + " | ".join(mean_std([w[m] for w in mine])
+                                                                            for m in METRICS) + " |")
+    refs = next((r["world"]["references"] for r in rows if r.get("world", {}).get("references")), {})
+    for name in sorted({key.split("/")[0] for key in refs}):  # constant predictors, same evaluator and frames
+        cells = [f"{refs[f'{name}/{m}']:.2f}" if f"{name}/{m}" in refs else "-" for m in METRICS]
+        lines.append(f"| reference: {name} (constant where named, GT elsewhere) | - | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -152,7 +177,10 @@ def write_doc(args: argparse.Namespace, rows: list[dict], report: dict, command:
         "```", command, "```", "", f"Budget `{args.budget}` ({' '.join(BUDGETS[args.budget])}), configs/furpe.yaml; "
         f"labels: {'`' + args.labels + '`' if args.labels else 'simulated experts (tool/furpe_simulated_labels.py)'}.",
         "", "PA-V2V in mm on the EHF-format export, mean ± sample std over seeds (lower is better):", "",
-        results_table(rows), "", label_text(report), "", f"Raw results: `{Path(args.out) / 'results.jsonl'}`.", ""])
+        results_table(rows), "",
+        "The same checkpoints on the world's test split (GT SMPL-X there, so the constant references can be scored by",
+        "the same evaluator: the GT body with the training set's mean hands / a neutral face):", "",
+        world_table(rows), "", label_text(report), "", f"Raw results: `{Path(args.out) / 'results.jsonl'}`.", ""])
     Path(args.doc).parent.mkdir(parents=True, exist_ok=True)
     Path(args.doc).write_text(text)
 

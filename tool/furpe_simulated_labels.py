@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from data.pseudo_labels.dataset import label_paths, label_stem
+from data.pseudo_labels.furpe_writer import furpe_label_from_smplx, write_furpe_label, write_openpose137
 from data.pseudo_labels.label import PART_ROWS
-from data.pseudo_labels.writers import furpe_label_dict, write_furpe_label, write_openpose137
 
 
 def _rotate(pose: np.ndarray, noise_rad: float, rng: np.random.Generator) -> np.ndarray:
@@ -32,9 +32,11 @@ def _rotate(pose: np.ndarray, noise_rad: float, rng: np.random.Generator) -> np.
 
 
 def simulate_labels(records: list, out_dir: str | Path, base_set: str, seed: int = 0, noise_deg: float = 8.0,
-                    outliers: float = 0.2, low_confidence: float = 0.15, pixel_noise: float = 2.0) -> Counter:
+                    outliers: float = 0.2, low_confidence: float = 0.15, pixel_noise: float = 2.0,
+                    hand_mean: dict | None = None) -> Counter:
     """Write one label + one OpenPose JSON per record (records need GT SMPL-X and 2D keypoints); returns counts
-    of what was simulated (``outlier_<part>``, ``low_confidence_hand``, ``written``)."""
+    of what was simulated (``outlier_<part>``, ``low_confidence_hand``, ``written``). Fingers are stored
+    relative to ``hand_mean`` (the release's convention; None: absolute), as ``furpe.hand_storage`` reads them."""
     rng = np.random.default_rng(seed)
     projection = np.random.default_rng(12345).standard_normal((4, 1024, 46)) / np.sqrt(46)  # fixed per part
     people = Counter(r.image_path for r in records)
@@ -66,7 +68,7 @@ def simulate_labels(records: list, out_dir: str | Path, base_set: str, seed: int
             truth = np.pad(truth, (0, 46 - truth.size))
             features[part] = (projection[i] @ truth + rng.standard_normal(1024) * 0.1).astype(np.float32)
         label_file, kp_file = label_paths(out_dir, base_set, label_stem(record, people[record.image_path]))
-        write_furpe_label(label_file, furpe_label_dict(pose, expression, valid, features))
+        write_furpe_label(label_file, furpe_label_from_smplx(pose, expression, valid, features, hand_mean))
         write_openpose137(kp_file, kp)
         counts["written"] += 1
     return counts
@@ -83,12 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--opts", nargs="*", default=[])
     args = parser.parse_args(argv)
     from common.config import load_config
+    from common.wholebody.layer import WholeBodyLayer
+    from data.pseudo_labels.dataset import stored_hand_mean
     from data.registry import load_records
 
     cfg = load_config(args.cfg, args.opts)
     base = cfg.furpe.base_set
     counts = simulate_labels(load_records(base, args.split, cfg), args.out, base, args.seed, args.noise_deg,
-                             args.outliers)
+                             args.outliers, hand_mean=stored_hand_mean(cfg.furpe, WholeBodyLayer.from_config(cfg)))
     print(f"simulated labels of {base}/{args.split} in {args.out}: {dict(counts)}")
     return 0
 

@@ -9,9 +9,11 @@ Writes, per image, ``<out>/params3d_v/<name>/<stem>.npy`` (the release's label d
 (``synthetic_wholebody``; ``synthetic_wholebody_test`` for the test split, whose file names repeat the train
 split's), and ``<out>/manifest/<name>.json`` (which person of each image, the experts, the options).
 
-- **One person per image** (FuRPE's layout): the person with the largest box (``largest_person``); the JSON
-  holds only that person, so ``load_pseudo_labels`` / ``load_pseudo_label_records`` line up with it; the
-  manifest gives its ``person_id`` (the world's records: ``image_id`` + ``person_id``).
+- **Every person** (``--people all``, the default): one label per kept person, named as the ``pseudo_labels``
+  dataset reads them (``label_stem``: the image stem, ``<stem>_<person_id>`` where the image shows several
+  people). ``--people largest`` writes FuRPE's layout instead, one person per image (the largest box,
+  ``largest_person``), named by the image stem, for ``load_pseudo_labels`` / ``load_pseudo_label_records``. Each
+  JSON holds only its person; the manifest gives ``image_id`` + ``person_id`` (the world's records).
 - **Detections** = the world's 2D keypoints; confidence 1 where the point is visible, 0 otherwise. With
   ``--keypoint-noise S`` (px) each visible point moves by N(0, S^2) per axis and its confidence becomes
   exp(-|e|^2 / (8 S^2)) (|e| its displacement), so the released confidence filters drop the worst points.
@@ -110,11 +112,27 @@ def gt_label(rec, noise: float, rng: np.random.Generator, hand_mean: dict, parts
     return furpe_label_dict(body_from_smpl(smpl_aa), hands, face, None, hand_mean, rec.smplx_betas)
 
 
+def chosen_people(records: Sequence, people: str) -> list[tuple[int, str]]:
+    """(record index, label file stem) of the people to label: every record (``label_stem``) or the largest person
+    of each image (its image stem), in image order."""
+    from collections import Counter
+
+    from data.pseudo_labels.dataset import label_stem
+    from data.pseudo_labels.expert_crops import largest_person
+
+    if people == "largest":
+        return [(i, Path(image).stem) for image, i in sorted(largest_person(records).items())]
+    count = Counter(r.image_path for r in records)
+    return sorted(((i, label_stem(r, count[r.image_path])) for i, r in enumerate(records)),
+                  key=lambda item: (records[item[0]].image_path, records[item[0]].person_id))
+
+
 def label_split(cfg, experts_arg: str, out: Path, split: str = "train", parts: Sequence[str] = PARTS_CHOICES,
-                keypoint_noise: float = 0.0, label_noise: float = 0.0, limit: int = 0, seed: int = 0) -> dict:
-    """Label ``split`` (module docstring) -> the manifest dict (also written)."""
+                keypoint_noise: float = 0.0, label_noise: float = 0.0, limit: int = 0, seed: int = 0,
+                people_mode: str = "all") -> dict:
+    """Label ``split`` (module docstring) -> the manifest dict (also written); ``limit`` counts labelled people."""
     from data.image_io import load_image
-    from data.pseudo_labels.expert_crops import largest_person, part_point_ids
+    from data.pseudo_labels.expert_crops import part_point_ids
     from data.pseudo_labels.experts import hand_means_from_layer
     from data.pseudo_labels.furpe_writer import write_furpe_label, write_openpose137
     from data.synthetic_wholebody.dataset import build_world, load_synthetic_wholebody_records
@@ -124,10 +142,11 @@ def label_split(cfg, experts_arg: str, out: Path, split: str = "train", parts: S
     layer = build_world(cfg)[0]
     hand_mean, ids = hand_means_from_layer(layer), part_point_ids(layer.keypoints_valid.cpu().numpy())
     name = "synthetic_wholebody" if split == "train" else f"synthetic_wholebody_{split}"
-    chosen = sorted(largest_person(records).items())[: limit or None]
+    chosen = chosen_people(records, people_mode)[: limit or None]
     rng, people = np.random.default_rng(seed), []
-    for image_path, i in chosen:
-        rec, stem = records[i], Path(image_path).stem
+    for i, stem in chosen:
+        rec = records[i]
+        image_path = rec.image_path
         det = detections(rec, keypoint_noise, rng)
         if experts is None:
             label = gt_label(rec, label_noise, rng, hand_mean, parts)
@@ -141,9 +160,10 @@ def label_split(cfg, experts_arg: str, out: Path, split: str = "train", parts: S
                        "parts": {"left_hand": "left_hand_pose" in label, "right_hand": "right_hand_pose" in label,
                                  "face": "jaw_pose" in label}})
     manifest = {"dataset": "synthetic_wholebody", "split": split, "name": name, "experts": experts_arg,
-                "parts": list(parts), "keypoint_noise": keypoint_noise, "label_noise": label_noise, "seed": seed,
+                "parts": list(parts), "people_mode": people_mode, "keypoint_noise": keypoint_noise,
+                "label_noise": label_noise, "seed": seed,
                 "hand_storage": "relative to the model file's hands_mean (hand_means_from_layer of the config's "
-                                "WholeBodyLayer)", "images": len(chosen), "labelled": len(people), "people": people}
+                                "WholeBodyLayer)", "chosen": len(chosen), "labelled": len(people), "people": people}
     path = out / "manifest" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest, indent=1))
@@ -159,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--parts", nargs="+", default=list(PARTS_CHOICES), choices=PARTS_CHOICES)
     parser.add_argument("--keypoint-noise", type=float, default=0.0, help="px, on the detections")
     parser.add_argument("--label-noise", type=float, default=0.0, help="--experts gt: std on every parameter")
-    parser.add_argument("--limit", type=int, default=0, help="label only the first N images (0 = all)")
+    parser.add_argument("--limit", type=int, default=0, help="label only the first N people (0 = all)")
+    parser.add_argument("--people", default="all", choices=["all", "largest"],
+                        help="every person (the pseudo_labels dataset's naming) or the largest per image (FuRPE's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--opts", nargs="*", default=[])
     args = parser.parse_args(argv)
@@ -183,8 +205,8 @@ def run(args) -> None:
         raise UserError(f"{args.cfg}: model.family must be 'wholebody' to label the whole-body world")
     torch.set_num_threads(max(cfg.experiment.num_threads, 1))
     manifest = label_split(cfg, args.experts, ensure_output_dir(args.out), args.split, args.parts,
-                           args.keypoint_noise, args.label_noise, args.limit, args.seed)
-    print(f"labelled {manifest['labelled']} of {manifest['images']} images -> {args.out} ({manifest['name']})")
+                           args.keypoint_noise, args.label_noise, args.limit, args.seed, args.people)
+    print(f"labelled {manifest['labelled']} of {manifest['chosen']} people -> {args.out} ({manifest['name']})")
 
 
 if __name__ == "__main__":

@@ -205,6 +205,8 @@ class FurpeCfg:
     label_dir: str = ""  # pseudo-label root: <dir>/params3d_v/<base_set>/<stem>.npy + keypoints/<base_set>/*.json
     base_set: str = "synthetic_wholebody"  # dataset whose training images the 'pseudo_labels' dataset labels
     gt_parts: str = "all"  # parts GT datasets supervise: all | body (the ablation's 'GT body only')
+    hand_storage: str = "relative"  # label files' fingers: 'relative' to the body model file's hand mean (release,
+    # FrankMocap, tool/label_with_experts.py) | 'absolute'
     select: bool = False  # apply select_labels (confidence filters + per-part reprojection gate) at record build
     conf_body: float = 0.1  # selection: detector confidences below this are zeroed (body; release 0.1)
     conf_hand: float = 0.2  # selection: confidence threshold of hand keypoints (release 0.2)

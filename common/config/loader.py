@@ -234,6 +234,7 @@ _CHOICES = {
     ("sefd", "distill_loss"): ("l1", "kd", "log_softmax_l1", "at", "fsp", "pkt"),
     ("sefd", "gray"): ("release", "standard"),
     ("furpe", "gt_parts"): ("all", "body"),
+    ("furpe", "hand_storage"): ("relative", "absolute"),
 }
 
 

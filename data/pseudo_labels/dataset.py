@@ -94,12 +94,21 @@ def selection_arguments(furpe: Any) -> dict:
             "keep_fraction": {p: v for p, v in fraction.items() if v < 1} or None}
 
 
-def build_pseudo_label_records(base: list[PersonRecord], furpe: Any, base_set: str,
-                               layer: Any = None) -> tuple[list[PersonRecord], PseudoLabelReport]:
+def stored_hand_mean(furpe: Any, layer: Any) -> dict[str, np.ndarray] | None:
+    """What the label files' fingers are relative to (``furpe.hand_storage``): the hand mean of ``layer``'s model
+    file ('relative', the release's and the labelling tool's convention) or nothing ('absolute')."""
+    from data.pseudo_labels.experts import hand_means_from_layer
+
+    return hand_means_from_layer(layer) if furpe.hand_storage == "relative" else None
+
+
+def build_pseudo_label_records(base: list[PersonRecord], furpe: Any, base_set: str, layer: Any = None,
+                               hand_mean: dict | None = None) -> tuple[list[PersonRecord], PseudoLabelReport]:
     """Records of ``base`` supervised by their label files (module docstring) and the report.
 
     ``furpe``: the config section (label_dir, select + thresholds). ``layer``: a WholeBodyLayer, needed only
-    when the selection's quality gate is on (``max_error_*`` > 0 or ``keep_fraction_*`` < 1).
+    when the selection's quality gate is on (``max_error_*`` > 0 or ``keep_fraction_*`` < 1). ``hand_mean``: side
+    -> (45,) the files' fingers are relative to (:func:`stored_hand_mean`; None = absolute).
     """
     from data.pseudo_labels.furpe_file import read_furpe_label
     from data.pseudo_labels.loader import read_openpose137
@@ -119,7 +128,7 @@ def build_pseudo_label_records(base: list[PersonRecord], furpe: Any, base_set: s
             continue
         kp = read_openpose137(kp_file) if kp_file.is_file() else None
         report.counts["missing_keypoints"] += kp is None
-        labels.append(read_furpe_label(label_file, keypoints2d=kp))
+        labels.append(read_furpe_label(label_file, hand_mean, keypoints2d=kp))
         owners.append(record)
     report.counts["loaded"] = len(labels)
     if missing:
@@ -167,12 +176,10 @@ def load_pseudo_label_dataset(split: str, cfg: Any, subset: str = "", body_model
 
     if subset:
         raise UserError(f"data.test_subset: the pseudo_labels dataset has no subsets, got '{subset}'")
-    layer, gate = None, selection_arguments(cfg.furpe)
-    if cfg.furpe.select and (gate["max_error"] or gate["keep_fraction"]):
-        from common.wholebody.layer import WholeBodyLayer
+    from common.wholebody.layer import WholeBodyLayer
 
-        layer = WholeBodyLayer.from_body_model(body_model) if body_model is not None else \
-            WholeBodyLayer.from_config(cfg)
+    layer = WholeBodyLayer.from_body_model(body_model) if body_model is not None else WholeBodyLayer.from_config(cfg)
     base = load_records(cfg.furpe.base_set, split, cfg, body_model=body_model)
-    records, _ = build_pseudo_label_records(base, cfg.furpe, cfg.furpe.base_set, layer)
+    records, _ = build_pseudo_label_records(base, cfg.furpe, cfg.furpe.base_set, layer,
+                                            stored_hand_mean(cfg.furpe, layer))
     return records

@@ -59,6 +59,19 @@ def furpe_label_dict(body: np.ndarray, hands: Mapping[str, np.ndarray] | None = 
     return out
 
 
+def furpe_label_from_smplx(smplx_pose: np.ndarray, expression: np.ndarray, valid: Mapping[str, bool],
+                           features: Mapping[str, np.ndarray] | None = None,
+                           hand_mean: Mapping[str, np.ndarray] | None = None) -> dict:
+    """:func:`furpe_label_dict` of one person's SMPL-X parameters: pose (55, 3) axis-angle with absolute fingers,
+    expression (10,), per-part ``valid`` (an invalid hand / face is left out, as the release does without that
+    expert's output); fingers stored relative to ``hand_mean`` (None: absolute)."""
+    pose = np.asarray(smplx_pose, np.float32).reshape(55, 3)
+    hands = {side: pose[rows] for side, rows in (("left", slice(25, 40)), ("right", slice(40, 55)))
+             if valid.get(f"{side}_hand", False)}
+    face = (pose[22], np.asarray(expression, np.float32).reshape(10)) if valid.get("face", False) else None
+    return furpe_label_dict(pose[:22], hands, face, features, hand_mean)
+
+
 def _atomic(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with writing(path, "pseudo-label file"):
