@@ -46,7 +46,7 @@ class SamplerClock:
     """Accumulates the wall time of ``sample_crops`` calls made through the model module while installed."""
 
     def __init__(self) -> None:
-        import common.models.wholebody.model as model_module
+        import common.models.wholebody.crops as model_module
 
         self.module, self.original, self.ms = model_module, model_module.sample_crops, 0.0
 
