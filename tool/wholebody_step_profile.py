@@ -1,6 +1,7 @@
 """Where the whole-body training step's time goes at ExPose's sizes (issue 8 item 6; docs/benchmarks.md).
 
     python -m tool.wholebody_step_profile [--quick] [--rounds 3] [--device cpu|cuda] [--threads 1]
+        [--hand-crop 224 --head-crop 256] [--flops-only] [--steps regressor wholebody ...]
 
 One run, the benchmark's batch (8) and body backbone (ResNet-50, 256 px), ``img_hd`` 512, hands 2 x 224 px, head
 256 px (``tool/bench/wholebody.py``). Prints
@@ -13,6 +14,8 @@ One run, the benchmark's batch (8) and body backbone (ResNet-50, 256 px), ``img_
   forward + backward + Adam cost in the same run;
 - the forward split by the model's ``record_function`` labels (body_net, body_geometry, crop_sampler, hand_net,
   head_net, merge, losses) under torch.profiler.
+``--hand-crop`` / ``--head-crop`` change the part crop sizes (FLOPs scale with their area); ``--steps`` times a
+subset of the steps; ``--flops-only`` stops after the FLOP count.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ import argparse
 import sys
 
 import torch
+
+STEPS = ("regressor", "wholebody", "no_head", "no_hands", "body_only")
 
 
 def forward_flops(fn) -> tuple[int, dict[str, int]]:
@@ -83,6 +88,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--hand-crop", type=int, default=224)
+    parser.add_argument("--head-crop", type=int, default=256)
+    parser.add_argument("--flops-only", action="store_true")
+    parser.add_argument("--steps", nargs="*", default=list(STEPS))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from common.body_models import family_body_model
@@ -93,11 +102,12 @@ def main(argv=None) -> int:
 
     device = torch.device(args.device)
     bench = Workbench(device, args.quick)
-    cfg = wholebody_cfg(args.quick)
+    sizes = dict(hand_crop_size=args.hand_crop, head_crop_size=args.head_crop)
+    cfg = wholebody_cfg(args.quick, **sizes)
     batch = wholebody_batch(cfg, device)
 
     def model_of(**kw):
-        config = wholebody_cfg(args.quick, **kw)
+        config = wholebody_cfg(args.quick, **sizes, **kw)
         return build_experiment_model(config, family_body_model(config), training=True).to(device).train()
 
     full = model_of()
@@ -107,21 +117,24 @@ def main(argv=None) -> int:
     print(f"forward GFLOPs: whole-body {total / 1e9:.2f} (" + ", ".join(
         f"{k} {v / 1e9:.2f}" for k, v in per_net.items()) + f"); regressor {reg_total / 1e9:.2f} (" + ", ".join(
         f"{k} {v / 1e9:.2f}" for k, v in reg_parts.items()) + f"); FLOP ratio {total / reg_total:.2f}x")
+    if args.flops_only:
+        return 0
     with LayerCalls(full.layer) as calls:
         full.losses(batch, full(batch))
     print(f"SMPL-X layer evaluations per training step: {calls.calls}")
     print("forward regions (ms):", {k: round(v, 1) for k, v in forward_regions(full, batch).items()})
-    steps = {"regressor": bench.regressor_step(), "wholebody": bench.training_step(full, batch),
-             "no_head": bench.training_step(model_of(use_head_net=False), batch),
-             "no_hands": bench.training_step(model_of(use_hand_net=False), batch),
-             "body_only": bench.training_step(model_of(use_hand_net=False, use_head_net=False), batch)}
-    t = interleaved(steps, args.rounds, bench.sync)
+    makers = {"regressor": bench.regressor_step, "wholebody": lambda: bench.training_step(full, batch),
+              "no_head": lambda: bench.training_step(model_of(use_head_net=False), batch),
+              "no_hands": lambda: bench.training_step(model_of(use_hand_net=False), batch),
+              "body_only": lambda: bench.training_step(model_of(use_hand_net=False, use_head_net=False), batch)}
+    t = interleaved({name: makers[name]() for name in STEPS if name in args.steps}, args.rounds, bench.sync)
     print("step ms (median):", {k: round(v.wall, 1) for k, v in t.items()})
-    for name in steps:
-        if name != "regressor":
+    for name in t:
+        if name != "regressor" and "regressor" in t:
             print(f"  {name} / regressor = {paired_ratio(t, name, 'regressor'):.2f}x")
-    print(f"  hand network (2 crops) = {t['wholebody'].wall - t['no_hands'].wall:.0f} ms, head network = "
-          f"{t['wholebody'].wall - t['no_head'].wall:.0f} ms, body-only model = {t['body_only'].wall:.0f} ms")
+    if {"no_hands", "no_head"} <= set(t):
+        print(f"  hand network (2 crops) = {t['wholebody'].wall - t['no_hands'].wall:.0f} ms, head network = "
+              f"{t['wholebody'].wall - t['no_head'].wall:.0f} ms")
     return 0
 
 
