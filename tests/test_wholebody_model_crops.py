@@ -117,3 +117,24 @@ def test_gt_crop_jitter_moves_and_scales_the_box_around_the_gt_box():
     assert 0.08 < float(shift.std()) < 0.12 and abs(float(shift.mean())) < 0.02
     ratio = torch.log((moved[:, 2] - moved[:, 0]) / side)
     assert 0.08 < float(ratio.std()) < 0.12
+
+
+def test_test_time_crops_from_the_batch_keypoints_only_when_configured_and_without_jitter():
+    import torch
+
+    from common.models.wholebody.crops import boxes_from_points, part_keypoint_ids
+    from wholebody_model_fixtures import make_batch, tiny_model
+
+    model = tiny_model(train_crops="gt", train_crop_jitter=0.5)  # training settings: no effect in eval mode
+    batch = make_batch(model, batch=2)
+    model.eval()
+    with torch.no_grad():
+        predicted = model(batch)
+        model.test_crops = "keypoints2d"
+        from_kp = model(batch)
+    ids = part_keypoint_ids(model.layer.keypoints_valid)["head"]
+    gt = boxes_from_points(batch["keypoints2d"][:, ids] * (model.hd_size / model.input_size),
+                           batch["keypoints2d_valid"][:, ids], model.head_box_scale)
+    assert torch.allclose(from_kp["head_box"], gt, atol=1e-4)  # exact: the training jitter is not applied
+    assert not torch.allclose(predicted["head_box"], gt, atol=1e-2)  # default: the body network's boxes
+    assert not torch.allclose(from_kp["vertices"], predicted["vertices"])  # the parts saw other crops

@@ -1,10 +1,13 @@
 """Where the whole-body model's part error comes from: evaluate a checkpoint twice on the test split, with the part
-crops placed by the body network (the method) and by the GT 2D keypoints (a probe: it needs GT keypoints), and print
-the per-part PA-V2V of both next to each other.
+crops placed by the body network (the method, ``wholebody.test_crops=predicted``) and by the dataset's 2D keypoints
+(``test_crops=keypoints2d``: GT keypoints in the embedded world, OpenPose detections on EHF), print the per-part
+PA-V2V of both next to each other, and how far the body network's part boxes miss: the distance (img_hd px, and
+in units of the keypoint box's side) between each predicted box centre and the centre of the box the 2D keypoints
+give, over the parts with >= 3 valid keypoints.
 
-    python -m tool.part_crop_probe --cfg configs/wholebody_quickstart.yaml --ckpt RUN/ckpt_epoch0040.pth [--opts ...]
+    python -m tool.part_crop_probe --cfg configs/wholebody_quickstart.yaml --ckpt RUN/ckpt_epoch0012.pth [--opts ...]
 
-Hands better with GT crops than with predicted ones: the part network learned, the body network's boxes miss.
+Hands better with keypoint crops than with predicted ones: the part network learned, the body network's boxes miss.
 """
 from __future__ import annotations
 
@@ -14,11 +17,35 @@ from typing import Sequence
 
 import torch
 
+PARTS = ("left_hand", "right_hand", "head")
+
+
+def box_centre_errors(batch: dict, preds: dict, model) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """{part: (px (N,), fraction of the keypoint box side (N,))} for the samples whose part has >= 3 valid 2D
+    keypoints: predicted box centre vs keypoint box centre, img_hd px."""
+    from common.models.wholebody.crops import boxes_from_points, part_box_scales, part_keypoint_ids
+
+    ids_of = part_keypoint_ids(model.layer.keypoints_valid)
+    scale_of = part_box_scales(model.hand_box_scale, model.head_box_scale)
+    to_hd = model.hd_size / model.input_size
+    out = {}
+    for part in PARTS:
+        ids = ids_of[part]
+        valid = batch["keypoints2d_valid"][:, ids]
+        gt = boxes_from_points(batch["keypoints2d"][:, ids].float() * to_hd, valid, scale_of[part])
+        pred = preds[f"{part}_box"]
+        dist = ((pred[:, :2] + pred[:, 2:]) / 2 - (gt[:, :2] + gt[:, 2:]) / 2).norm(dim=1)
+        ok = (valid > 0).sum(dim=1) >= 3
+        out[part] = (dist[ok], (dist / (gt[:, 2] - gt[:, 0]).clamp_min(1e-6))[ok])
+    return out
+
 
 def probe(cfg, ckpt: str) -> dict[str, dict[str, float]]:
-    """{'predicted crops' | 'gt crops': {pa_v2v_l_hand, pa_v2v_r_hand, pa_v2v_face}} on ``cfg``'s test split."""
+    """{'predicted crops' | 'keypoint crops': {pa_v2v_l_hand, pa_v2v_r_hand, pa_v2v_face}, 'box centre error':
+    {part_px, part_side}} on ``cfg``'s test split."""
     from common.body_models import family_body_model
     from common.engine import load_model_weights
+    from common.engine.trainer import move_to_device
     from common.models.build import build_experiment_model
     from data.loader import build_test_loader
     from data.registry import build_evaluator, dataset_records
@@ -27,27 +54,28 @@ def probe(cfg, ckpt: str) -> dict[str, dict[str, float]]:
     loader = build_test_loader(cfg, body_model=body)
     model = build_experiment_model(cfg, body, training=False)
     load_model_weights(ckpt, model)
-    model.train_crops, model.train_crop_jitter = "gt", 0.0
-    results = {}
-    for name, gt in (("predicted crops", False), ("gt crops", True)):
-        model.eval()
-        model.training = gt  # the top module only: GT boxes; BatchNorm and dropout stay in eval mode
+    model.eval()
+    results: dict[str, dict[str, float]] = {}
+    errors: dict[str, list] = {p: [] for p in PARTS}
+    for name, source in (("predicted crops", "predicted"), ("keypoint crops", "keypoints2d")):
+        model.test_crops = source
         evaluator = build_evaluator(cfg, body, None, records=dataset_records(loader))
+        evaluator.reset(list(range(len(loader.dataset))))
         with torch.no_grad():
-            summary = _evaluate_as_is(model, loader, evaluator)
+            for batch in loader:
+                preds = model(move_to_device(batch, torch.device("cpu")))
+                evaluator.process(batch, preds)
+                if source == "predicted":
+                    for part, pair in box_centre_errors(batch, preds, model).items():
+                        errors[part].append(pair)
+        summary = evaluator.evaluate(None)
         results[name] = {k: round(float(summary[k]), 2) for k in ("pa_v2v_l_hand", "pa_v2v_r_hand", "pa_v2v_face")}
+    centre = {}
+    for part, pairs in errors.items():
+        centre[f"{part}_px"] = round(float(torch.cat([p[0] for p in pairs]).median()), 1)
+        centre[f"{part}_side"] = round(float(torch.cat([p[1] for p in pairs]).median()), 2)
+    results["box centre error (median)"] = centre
     return results
-
-
-def _evaluate_as_is(model, loader, evaluator) -> dict:
-    """The evaluation loop of ``common.engine.trainer.evaluate`` without its switch to eval mode (the probe's
-    top-level flag must survive; every submodule is already in eval mode)."""
-    from common.engine.trainer import move_to_device
-
-    evaluator.reset(list(range(len(loader.dataset))))
-    for batch in loader:
-        evaluator.process(batch, model(move_to_device(batch, torch.device("cpu"))))
-    return evaluator.evaluate(None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--opts", nargs="*", default=[])
     args = parser.parse_args(argv)
     for name, parts in probe(load_config(args.cfg, args.opts), args.ckpt).items():
-        print(f"{name:<16}", "  ".join(f"{k} {v:6.2f}" for k, v in parts.items()))
+        print(f"{name:<26}", "  ".join(f"{k} {v:6.2f}" for k, v in parts.items()))
     return 0
 
 

@@ -196,6 +196,7 @@ class WholeBodyCfg:
     use_head_net: bool = True  # False: jaw and expression come from the body network (ablation)
     train_crops: str = "predicted"  # training part crops from 'predicted' (ExPose) | 'gt' 2D keypoints (where >= 3)
     train_crop_jitter: float = 0.0  # 'gt' crops: centre noise N(0, j x side), side x exp(N(0, j)) (test-time misses)
+    test_crops: str = "predicted"  # evaluation part crops from 'predicted' (the method) | 'keypoints2d' (dataset 2D kp)
     mean_params: str = ""  # .npz of mean SMPL-X params the regressors start from ('' = rest pose, zero shape)
     loss: WholeBodyLossCfg = field(default_factory=WholeBodyLossCfg)  # loss weights
 

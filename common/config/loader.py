@@ -224,6 +224,7 @@ _CHOICES = {
     ("model", "backbone"): ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
     ("model", "family"): FAMILIES,
     ("wholebody", "train_crops"): ("predicted", "gt"),
+    ("wholebody", "test_crops"): ("predicted", "keypoints2d"),
     ("wholebody", "part_backbone"): ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
     ("model", "pose_head"): ("6d", "vposer"),
     ("train.loss", "pose_rep"): ("axis_angle", "rotmat"),

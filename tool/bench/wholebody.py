@@ -43,10 +43,10 @@ def wholebody_batch(cfg, device: torch.device) -> dict:
 
 
 class SamplerClock:
-    """Accumulates the wall time of ``sample_crops`` calls made through the model module while installed."""
+    """Accumulates the wall time of ``crops.sample_crops`` calls (part_pass looks it up per call) while installed."""
 
     def __init__(self) -> None:
-        import common.models.wholebody.model as model_module
+        import common.models.wholebody.crops as model_module
 
         self.module, self.original, self.ms = model_module, model_module.sample_crops, 0.0
 

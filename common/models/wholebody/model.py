@@ -25,10 +25,9 @@ from common.models.wholebody.crops import (
     boxes_from_points,
     part_box_scales,
     part_keypoint_ids,
-    sample_crops,
     with_gt_boxes,
 )
-from common.models.wholebody.kinematics import HEAD, L_WRIST, R_WRIST, global_rotations
+from common.models.wholebody.kinematics import global_rotations
 from common.models.wholebody.losses import WholeBodyLossWeights, wholebody_losses
 from common.models.wholebody.mean_init import mean_body_vector
 from common.models.wholebody.networks import body_network, hand_network, head_network
@@ -41,14 +40,11 @@ from common.models.wholebody.param_vector import (
     units_to_px,
     weak_perspective,
 )
+from common.models.wholebody.part_pass import fp32 as _fp32
+from common.models.wholebody.part_pass import part_keypoints, run_hands, run_head
 from common.wholebody.layout import HEAD_IDS, LEFT_HAND, RIGHT_HAND
 
 _WHERE = "common/models/wholebody/model.py"
-
-
-def _fp32(like: Tensor):
-    """Autocast off on ``like``'s device: geometry runs in float32 under AMP."""
-    return torch.autocast(like.device.type, enabled=False)
 
 
 class WholeBodyModel(nn.Module):
@@ -67,7 +63,7 @@ class WholeBodyModel(nn.Module):
                  camera_scale_mean: float = 0.9, hand_crop_size: int = 224, head_crop_size: int = 256,
                  hand_box_scale: float = 2.0, head_box_scale: float = 2.0, use_hand_net: bool = True,
                  use_head_net: bool = True, mean_params: str = "", train_crops: str = "predicted",
-                 train_crop_jitter: float = 0.0,
+                 train_crop_jitter: float = 0.0, test_crops: str = "predicted",
                  loss_weights: WholeBodyLossWeights | None = None) -> None:
         super().__init__()
         object.__setattr__(self, "layer", layer)  # not a submodule: no state_dict keys
@@ -77,6 +73,7 @@ class WholeBodyModel(nn.Module):
         self.use_hand_net, self.use_head_net = use_hand_net, use_head_net
         self.train_crops = train_crops  # 'gt': training crops from GT keypoints where a part has them
         self.train_crop_jitter = train_crop_jitter  # of those GT crops (fraction of the box side)
+        self.test_crops = test_crops  # 'keypoints2d': evaluation crops from the batch's 2D keypoints (detections)
         self.loss_weights = loss_weights or WholeBodyLossWeights()
         self.keep_crops = False  # True: preds also hold the sampled crops (tests, debugging)
         ief = dict(hidden=ief_hidden, stages=ief_stages, dropout=ief_dropout, zero_init_residual=zero_init_residual)
@@ -98,7 +95,7 @@ class WholeBodyModel(nn.Module):
                    hand_crop_size=w.hand_crop_size, head_crop_size=w.head_crop_size,
                    hand_box_scale=w.hand_box_scale, head_box_scale=w.head_box_scale, use_hand_net=w.use_hand_net,
                    use_head_net=w.use_head_net, mean_params=w.mean_params, train_crops=w.train_crops,
-                   train_crop_jitter=w.train_crop_jitter,
+                   train_crop_jitter=w.train_crop_jitter, test_crops=w.test_crops,
                    loss_weights=WholeBodyLossWeights.from_config(w.loss))
 
     def _apply(self, fn, *args, **kwargs):
@@ -158,6 +155,11 @@ class WholeBodyModel(nn.Module):
         stages, feature = self.head_net(images, init)
         return dict(head_vector_to_dict(stages[-1].float()), feature=feature, stages=stages)
 
+    def _crops_from_keypoints(self) -> bool:
+        """Part boxes from the batch's 2D keypoints (where a part has >= 3) instead of the body prediction:
+        training with ``train_crops='gt'``, evaluation with ``test_crops='keypoints2d'``."""
+        return self.train_crops == "gt" if self.training else self.test_crops == "keypoints2d"
+
     def _check_batch(self, batch: dict) -> None:
         s, h = self.input_size, self.hd_size
         need = {"img": s} | ({"img_hd": h} if self.hand_net is not None or self.head_net is not None else {})
@@ -184,11 +186,11 @@ class WholeBodyModel(nn.Module):
             rotations = global_rotations(body)
             body_kp = weak_perspective(body_out.keypoints, camera)
             boxes = self._boxes(body_kp)
-            if self.training and self.train_crops == "gt" and "keypoints2d" in batch:
+            if self._crops_from_keypoints() and "keypoints2d" in batch:
                 boxes = with_gt_boxes(boxes, batch["keypoints2d"], batch["keypoints2d_valid"],
                                       part_box_scales(self.hand_box_scale, self.head_box_scale),
                                       part_keypoint_ids(self.layer.keypoints_valid), self.hd_size / self.input_size,
-                                      jitter=self.train_crop_jitter)
+                                      jitter=self.train_crop_jitter if self.training else 0.0)
             affines = {"left_hand": box_affines(boxes["left_hand"], self.hand_crop_size, mirror=True),
                        "right_hand": box_affines(boxes["right_hand"], self.hand_crop_size),
                        "head": box_affines(boxes["head"], self.head_crop_size)}
@@ -200,66 +202,16 @@ class WholeBodyModel(nn.Module):
         start = (body, body_out.joints, rotations, camera, boxes)
         left = right = head = None
         if self.hand_net is not None:
-            left, right = self._hands(batch["img_hd"], start, affines, preds)
+            left, right = run_hands(self, batch["img_hd"], start, affines, preds)
         if self.head_net is not None:
-            head = self._head(batch["img_hd"], start, affines, preds)
+            head = run_head(self, batch["img_hd"], start, affines, preds)
         with _fp32(img), record_function("merge"):
             final = parts.merge(body, rotations, left, right, head)
             out = self.layer(final)
             preds.update(vertices=out.vertices, joints=out.joints, keypoints3d=out.keypoints, params=final,
                          keypoints2d=units_to_px(weak_perspective(out.keypoints, camera), self.input_size))
-            self._part_keypoints(out, rotations, head, preds)
+            part_keypoints(out, rotations, head, preds, self.hand_crop_size, self.head_crop_size)
         return preds
-
-    def _hands(self, img_hd: Tensor, start: tuple, affines: dict, preds: dict) -> tuple[dict, dict]:
-        """Both hands in one pass of the hand network (2B crops: mirrored left, then right)."""
-        body, joints, rotations, camera, boxes = start
-        with _fp32(img_hd), record_function("crop_sampler"):
-            hd = img_hd.float()
-            crops = sample_crops(torch.cat([hd, hd]), torch.cat([affines["left_hand"], affines["right_hand"]]),
-                                 self.hand_crop_size)
-            inits = [parts.hand_init(body, joints, rotations, camera, boxes[f"{side}_hand"], self.hd_size, side)
-                     for side in ("left", "right")]
-            init = torch.cat([hand_dict_to_vector(i) for i in inits])
-        with record_function("hand_net"):
-            stages, feature = self.hand_net(crops, init)
-        with _fp32(img_hd):
-            out = hand_vector_to_dict(stages[-1].float())
-            b = body.batch_size
-            left = parts.unmirror_hand({k: v[:b] for k, v in out.items()})
-            right = {k: v[b:] for k, v in out.items()}
-        preds.update(left_hand_camera=left["camera"], right_hand_camera=right["camera"])
-        preds["features"].update(left_hand=feature[:b], right_hand=feature[b:])
-        if self.keep_crops:
-            preds.update(left_hand_crop=crops[:b], right_hand_crop=crops[b:])
-        return left, right
-
-    def _head(self, img_hd: Tensor, start: tuple, affines: dict, preds: dict) -> dict:
-        body, joints, rotations, camera, boxes = start
-        with _fp32(img_hd), record_function("crop_sampler"):
-            crops = sample_crops(img_hd.float(), affines["head"], self.head_crop_size)
-            init = head_dict_to_vector(parts.head_init(body, joints, rotations, camera, boxes["head"], self.hd_size))
-        with record_function("head_net"):
-            stages, preds["features"]["face"] = self.head_net(crops, init)
-        with _fp32(img_hd):
-            out = head_vector_to_dict(stages[-1].float())
-        preds.update(head_camera=out["camera"], head_pose=out["head_pose"])
-        if self.keep_crops:
-            preds["head_crop"] = crops
-        return out
-
-    def _part_keypoints(self, out, rotations: list[Tensor], head: dict | None, preds: dict) -> None:
-        """The part networks' keypoints projected into their own crops (crop px), from the final mesh."""
-        kp, joints, hs = out.keypoints, out.joints, self.hand_crop_size
-        if "left_hand_camera" in preds:
-            preds["left_hand_crop_keypoints2d"] = parts.part_keypoints_in_crop(
-                kp[:, LEFT_HAND], joints[:, L_WRIST], preds["left_hand_camera"], hs, mirror=True)
-            preds["right_hand_crop_keypoints2d"] = parts.part_keypoints_in_crop(
-                kp[:, RIGHT_HAND], joints[:, R_WRIST], preds["right_hand_camera"], hs)
-        if head is not None:
-            turn = head["head_pose"] @ rotations[HEAD].transpose(1, 2)  # head net's head orientation, about joint 15
-            preds["head_crop_keypoints2d"] = parts.part_keypoints_in_crop(
-                kp[:, list(HEAD_IDS)], joints[:, HEAD], head["camera"], self.head_crop_size, rotation=turn)
 
     def losses(self, batch: dict, preds: dict) -> dict[str, Tensor]:
         """Every weighted term (common/models/wholebody/losses.py); the trainer sums them."""
