@@ -1,6 +1,7 @@
 """EHF adapter and evaluator on a fixture written in the real format (PLY + OpenPose JSON + images)."""
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from data.adapters.ehf import (
     ehf_camera_rotation,
     load_ehf_gt_vertices,
     read_ehf,
+    read_openpose_json,
 )
 from data.adapters.ply import PlyError, read_ply_vertices, write_ply
 from tool.fixtures.ehf import write_ehf_fixture
@@ -47,6 +49,14 @@ def test_round_trip(fixture_root):
         assert rec.focal.tolist() == pytest.approx([1498.22426237] * 2) and rec.image_hw == (1200, 1600)
         x, y, w, h = rec.bbox
         assert (rec.pose2d_input[valid, 0] >= x).all() and (rec.pose2d_input[valid, 0] <= x + w).all()
+        # every detection in the OpenPose-137 layout (what wholebody.test_crops=keypoints2d places crops from)
+        assert rec.joints_convention == "openpose137" and rec.joints2d.shape == (137, 2)
+        for start, field in ((0, "pose_keypoints_2d"), (25, "hand_left_keypoints_2d"),
+                             (46, "hand_right_keypoints_2d"), (67, "face_keypoints_2d")):
+            det = read_openpose_json(Path(root) / f"{rec.meta['frame']}_2Djnt.json")[field]
+            rows = slice(start, start + len(det))
+            np.testing.assert_allclose(rec.joints2d[rows], det[:, :2], atol=1e-4)
+            np.testing.assert_array_equal(rec.joints2d_valid[rows], (det[:, 2] > 0.05).astype(np.float32))
 
 
 def test_evaluator_on_fixture_gives_zero_for_gt(fixture_root, tmp_path):

@@ -164,9 +164,14 @@ def read_ehf(
         if bbox is None:
             raise EHFError(f"{root / (fid + '_2Djnt.json')}: fewer than 2 body keypoints above confidence "
                            f"{conf_threshold}; cannot build a person box")
+        # every detection in the OpenPose-137 layout (body 25, left hand, right hand, face 70): what
+        # wholebody.test_crops=keypoints2d places the part crops from (detections, not GT)
+        detected = np.concatenate([kp[name] for name in _KEYPOINT_FIELDS])
         records.append(PersonRecord(
             image_path=str(image), bbox=bbox.astype(np.float32),
             focal=np.asarray(EHF_FOCAL, np.float32), princpt=np.asarray(EHF_PRINCPT, np.float32),
+            joints_convention="openpose137", joints2d=detected[:, :2].astype(np.float32),
+            joints2d_valid=(detected[:, 2] > conf_threshold).astype(np.float32),
             pose2d_input=body[:, :2].astype(np.float32), pose2d_input_valid=valid,
             pose2d_input_convention="openpose19", image_hw=EHF_IMAGE_HW, dataset="ehf",
             image_id=int(fid), person_id=0,
