@@ -17,6 +17,7 @@ from common.errors import UserError
 # our training checkpoints (common/engine/checkpoint.py writes them; readers recognise them by these)
 CHECKPOINT_FORMAT = "crowdmesh-checkpoint"
 CHECKPOINT_VERSION = 1
+TRAINING_ONLY_PREFIX = "train_aux."  # state_dict keys of training-only modules (FuRPE's distiller, loss weights)
 
 
 class WeightsFileError(UserError, ValueError):

@@ -54,9 +54,13 @@ from common.models.geometry import (
     geometry_mismatch,
     model_geometry,
 )
-from common.weights_file import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, WeightsFileError, read_weights_file
-
-TRAINING_ONLY_PREFIX = "train_aux."  # training-only modules in a state_dict (common/models/furpe/wrapper.py)
+from common.weights_file import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    TRAINING_ONLY_PREFIX,
+    WeightsFileError,
+    read_weights_file,
+)
 
 
 class CheckpointError(UserError, RuntimeError):

@@ -26,8 +26,9 @@ from common.models.furpe.consistency import ViewPrediction, ViewTransform, two_v
 from common.models.furpe.distill import ExpertFeatureDistiller
 from common.models.furpe.ema import EMATeacher
 from common.models.furpe.uncertainty import UncertaintyWeighting
+from common.weights_file import TRAINING_ONLY_PREFIX
 
-AUX_PREFIX = "train_aux."  # state_dict keys of training-only modules (dropped when loading into a bare model)
+AUX_PREFIX = TRAINING_ONLY_PREFIX  # state_dict keys of training-only modules (dropped when loading into a bare model)
 EXPERT_PARTS = ("body", "left_hand", "right_hand", "face")  # order of batch['expert_features'] rows
 TERM_GROUPS = {"global_orient": "body", "body_pose": "body", "betas": "body", "shape_prior": "body",
                "body_keypoints2d": "body", "keypoints3d": "body", "wrist_pose": "hands", "hand_pose": "hands",
