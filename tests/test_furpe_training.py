@@ -15,12 +15,15 @@ CFG = REPO / "configs" / "furpe_tiny_e2e.yaml"
 
 @pytest.fixture(scope="module")
 def labels(tmp_path_factory):
+    from common.wholebody.layer import WholeBodyLayer
+    from data.pseudo_labels.dataset import stored_hand_mean
     from data.registry import load_records
     from tool.furpe_simulated_labels import simulate_labels
 
     out = tmp_path_factory.mktemp("furpe_labels")
     cfg = load_config(CFG, [f"furpe.label_dir={out}"])
-    simulate_labels(load_records("synthetic_wholebody", "train", cfg), out, "synthetic_wholebody")
+    simulate_labels(load_records("synthetic_wholebody", "train", cfg), out, "synthetic_wholebody",
+                    hand_mean=stored_hand_mean(cfg.furpe, WholeBodyLayer.from_config(cfg)))
     return out
 
 
