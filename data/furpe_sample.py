@@ -18,14 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from common.geometry.transforms2d import warp_crop
+from common.models.furpe.distill import EXPERT_DIM, EXPERT_PARTS
 from common.wholebody.layout import BODY
 from data import augment as aug_ops
 from data.augment import AugmentParams, CropAug
 from data.records import PersonRecord
 from data.wholebody_targets import hd_crop
 
-EXPERT_PARTS = ("body", "left_hand", "right_hand", "face")
-EXPERT_DIM = 1024
 PSEUDO_LABEL_DATASET = "pseudo_labels"
 # shapes of the added keys: data/sample.py WHOLEBODY_OPTIONAL_KEYS
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from common.errors import UserError
+from common.models.furpe.distill import EXPERT_DIM, EXPERT_PARTS
 
-PARTS = ("body", "left_hand", "right_hand", "face")
-FEATURE_DIM = 1024  # the experts' feature size in the release (save_feature_*)
+PARTS, FEATURE_DIM = EXPERT_PARTS, EXPERT_DIM  # the label's parts; the experts' feature size (save_feature_*)
 # rows of smplx_pose (55, 3) each part supervises
 PART_ROWS = {"body": slice(0, 22), "face": slice(22, 23), "left_hand": slice(25, 40), "right_hand": slice(40, 55)}
 HAND_ANGLE_LIMIT = 3.15  # rad; the release drops a hand label with any axis-angle component at or beyond it

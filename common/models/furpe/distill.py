@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 STUDENT_DIMS = {"body": 2048, "left_hand": 512, "right_hand": 512, "face": 512}  # ExPose/FuRPE feature sizes
-EXPERT_DIM = 1024
+EXPERT_DIM = 1024  # FuRPE's save_feature_* size
+EXPERT_PARTS = ("body", "left_hand", "right_hand", "face")  # part order of expert features (label files, batches)
 RELEASE_SCALE = 1e5
 
 

@@ -19,13 +19,13 @@ from torch import Tensor, nn
 
 from common.geometry.rotation_mean import chordal_mean
 from common.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
+from common.models.furpe.distill import EXPERT_DIM as FEATURE_DIM
 from common.models.wholebody.ief import IEFRegressor
 from common.models.wholebody.losses import geodesic
 from common.models.wholebody.networks import ImageEncoder
 from common.models.wholebody.param_vector import ParamLayout
 
 EXPERT_KINDS = ("body", "hand", "face")
-FEATURE_DIM = 1024  # FuRPE's save_feature_* size
 LAYOUTS = {"body": ParamLayout((("global_orient", 6), ("body_pose", 21 * 6), ("betas", 10))),
            "hand": ParamLayout((("wrist", 6), ("hand_pose", 15 * 6))),
            "face": ParamLayout((("jaw_pose", 6), ("expression", 10)))}

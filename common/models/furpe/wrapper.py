@@ -23,13 +23,12 @@ import torch
 from torch import Tensor, nn
 
 from common.models.furpe.consistency import ViewPrediction, ViewTransform, two_view_consistency
-from common.models.furpe.distill import ExpertFeatureDistiller
+from common.models.furpe.distill import EXPERT_PARTS, ExpertFeatureDistiller
 from common.models.furpe.ema import EMATeacher
 from common.models.furpe.uncertainty import UncertaintyWeighting
 from common.weights_file import TRAINING_ONLY_PREFIX
 
 AUX_PREFIX = TRAINING_ONLY_PREFIX  # state_dict keys of training-only modules (dropped when loading into a bare model)
-EXPERT_PARTS = ("body", "left_hand", "right_hand", "face")  # order of batch['expert_features'] rows
 TERM_GROUPS = {"global_orient": "body", "body_pose": "body", "betas": "body", "shape_prior": "body",
                "body_keypoints2d": "body", "keypoints3d": "body", "wrist_pose": "hands", "hand_pose": "hands",
                "body_hand_pose": "hands", "hand_keypoints2d": "hands", "hand_crop_keypoints2d": "hands",
