@@ -14,8 +14,11 @@ def test_jobs_run_phase_after_phase_and_report_return_codes(tmp_path):
              ("b", [sys.executable, "-c", "import sys; sys.exit(3)"])]
     # the second phase fails unless the first phase's file exists when it starts
     second = [("c", [sys.executable, "-c", f"import os, sys; sys.exit(0 if os.path.exists({str(marker)!r}) else 5)"])]
-    codes = run_jobs([first, second], parallel=2, log_dir=tmp_path / "logs", poll_s=0.05)
+    done = []
+    codes = run_jobs([first, second], parallel=2, log_dir=tmp_path / "logs", poll_s=0.05,
+                     on_done=lambda name, code: done.append((name, code)))
     assert codes == {"a": 0, "b": 3, "c": 0}
+    assert sorted(done[:2]) == [("a", 0), ("b", 3)] and done[2] == ("c", 0)  # as each ends, phase by phase
     assert (tmp_path / "logs" / "c.log").is_file()
 
 
@@ -43,3 +46,9 @@ def test_references_table_reads_the_rows_references():
     table = references_table(rows)
     assert "| reference: mean training pose, zero betas | - | 300.0 | 110.0 | 370.0 | 300.0 |" in table
     assert "oracle" in table and "140.0 | - | -" in table
+
+
+def test_mean_std_cells():
+    from tool.ablation_results import mean_std
+
+    assert mean_std([]) == "-" and mean_std([None, 2.0]) == "2.0" and mean_std([1.0, 3.0], 2) == "2.00 ± 1.41"

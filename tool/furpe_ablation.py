@@ -20,12 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from tool.ablation_results import append_results, mean_std, read_results
+from tool.parallel_jobs import run_jobs
 
 REPO = Path(__file__).resolve().parent.parent
 VARIANTS = {"gt_body": ["data.train_sets=[synthetic_wholebody]", "data.train_weights=[]", "furpe.select=false",
@@ -114,13 +116,6 @@ def train_and_test(variant: str, seed: int, args: argparse.Namespace) -> dict:
                       **{k: world.get(k) for k in METRICS}}}
 
 
-def mean_std(values: list[float]) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "-"
-    return f"{values[0]:.2f}" if len(values) == 1 else f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}"
-
-
 def results_table(rows: list[dict]) -> str:
     """Variants on the EHF-format export (mean +- std over seeds)."""
     lines = ["| variant | seeds | " + " | ".join(m.replace("pa_v2v_", "PA-V2V ") for m in METRICS) + " | train s |",
@@ -128,7 +123,7 @@ def results_table(rows: list[dict]) -> str:
     for variant in VARIANTS:
         mine = [r for r in rows if r["variant"] == variant]
         if mine:
-            cells = [mean_std([r[m] for r in mine]) for m in METRICS]
+            cells = [mean_std([r[m] for r in mine], 2) for m in METRICS]
             lines.append(f"| {LABELS[variant]} | {len(mine)} | " + " | ".join(cells)
                          + f" | {np.mean([r['train_s'] for r in mine]):.0f} |")
     return "\n".join(lines)
@@ -141,7 +136,7 @@ def world_table(rows: list[dict]) -> str:
     for variant in VARIANTS:
         mine = [r["world"] for r in rows if r["variant"] == variant and r.get("world")]
         if mine:
-            lines.append(f"| {LABELS[variant]} | {len(mine)} | " + " | ".join(mean_std([w[m] for w in mine])
+            lines.append(f"| {LABELS[variant]} | {len(mine)} | " + " | ".join(mean_std([w[m] for w in mine], 2)
                                                                             for m in METRICS) + " |")
     refs = next((r["world"]["references"] for r in rows if r.get("world", {}).get("references")), {})
     for name in sorted({key.split("/")[0] for key in refs}):  # constant predictors, same evaluator and frames
@@ -185,10 +180,6 @@ def write_doc(args: argparse.Namespace, rows: list[dict], report: dict, command:
     Path(args.doc).write_text(text)
 
 
-def read_results(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
-
-
 def child_command(variant: str, seed: int, argv: list[str]) -> list[str]:
     return [sys.executable, "-m", "tool.furpe_ablation", *argv, "--only", f"{variant}:{seed}"]
 
@@ -229,28 +220,18 @@ def main(argv: list[str] | None = None) -> int:
     rows = read_results(results)
     todo = [(v, s) for s in args.seeds for v in args.variants
             if not any(r["variant"] == v and r["seed"] == s for r in rows)]
-    running: dict = {}
-    while todo or running:
-        while todo and len(running) < max(args.parallel, 1):
-            variant, seed = todo.pop(0)
-            print(f"=== {variant} seed {seed}", flush=True)
-            log = open(out / f"{variant}_seed{seed}.log", "w")  # noqa: SIM115  (closed when the child ends)
-            running[(variant, seed)] = (subprocess.Popen(child_command(variant, seed, argv), cwd=REPO, stdout=log,
-                                                         stderr=subprocess.STDOUT), log)
-        time.sleep(1.0)
-        for key, (proc, log) in list(running.items()):
-            if proc.poll() is None:
-                continue
-            log.close()
-            del running[key]
-            row_file = out / "rows" / f"{key[0]}_seed{key[1]}.json"
-            if proc.returncode != 0 or not row_file.is_file():
-                print(f"run {key} failed (exit {proc.returncode}); see {out / f'{key[0]}_seed{key[1]}.log'}")
-                continue
-            rows.append(json.loads(row_file.read_text()))
-            with results.open("a") as handle:
-                handle.write(json.dumps(rows[-1]) + "\n")
-            write_doc(args, rows, report, command)
+
+    def collect(name: str, code: int) -> None:  # as each run ends: its row into results.jsonl and the report
+        row_file = out / "rows" / f"{name}.json"
+        if code != 0 or not row_file.is_file():
+            print(f"run {name} failed (exit {code}); see {out / f'{name}.log'}")
+            return
+        rows.append(json.loads(row_file.read_text()))
+        append_results(results, [rows[-1]])
+        write_doc(args, rows, report, command)
+
+    run_jobs([[(f"{v}_seed{s}", child_command(v, s, argv)) for v, s in todo]], max(args.parallel, 1), out,
+             poll_s=1.0, cwd=REPO, on_done=collect)
     write_doc(args, rows, report, command)
     print(results_table(rows))
     return 0

@@ -23,13 +23,13 @@ them in the mapper instead).
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
+from tool.ablation_results import append_results, read_results
 from tool.sefd_ablation_report import METHODS, METRICS, results_table, write_doc
 
 REPO = Path(__file__).resolve().parent.parent
@@ -110,19 +110,6 @@ def train_and_test(method: str, seed: int, args: argparse.Namespace) -> list[dic
     return rows
 
 
-def read_results(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
-
-
-def append_results(path: Path, rows: list[dict]) -> None:
-    """Append rows to results.jsonl under an exclusive lock (parallel runs share the file)."""
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.writelines(json.dumps(r) + "\n" for r in rows)
-        handle.flush()
-        fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -172,7 +159,7 @@ def run_parallel(args: argparse.Namespace, argv: list[str], rows: list[dict]) ->
             if not any(r["method"] == m and r["seed"] == s for r in rows)]
     phases = [[(f"{m}_seed{s}", job_argv(m, s, argv)) for m, s in todo if (m == "student") == second]
               for second in (False, True)]
-    codes = run_jobs(phases, args.parallel, Path(args.out) / "logs")
+    codes = run_jobs(phases, args.parallel, Path(args.out) / "logs", cwd=REPO)
     failed = {name: code for name, code in codes.items() if code}
     if failed:
         print(f"failed runs (logs in {Path(args.out) / 'logs'}): {failed}", flush=True)

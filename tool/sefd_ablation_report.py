@@ -6,19 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
+from tool.ablation_results import mean_std
+
 METHODS = ("baseline", "teacher", "student", "edge_input")  # the ablation's default: the first three
 METRICS = ("mpjpe", "pa_mpjpe", "mpvpe")
 LABELS = {"baseline": "3DCrowdNet baseline (RGB)", "teacher": "teacher (RGB + GT SMPL overlap edge, also at test)",
           "student": "SEFD student (RGB + Canny, log_softmax_l1 from the teacher)",
           "edge_input": "RGB + Canny input, no distillation"}
-
-
-def mean_std(values: list[float]) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
 
 
 def results_table(rows: list[dict]) -> str:
