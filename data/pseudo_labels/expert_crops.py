@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from common.models.wholebody.crops import box_affines, boxes_from_points, sample_crops
+from common.models.wholebody.crops import box_affines, boxes_from_points, jitter_square_boxes, sample_crops
 from common.wholebody.layout import HEAD_IDS, LEFT_HAND, RIGHT_HAND
 
 BODY_BOX_SCALE = 1.2
@@ -58,10 +58,11 @@ def jitter_boxes(boxes: np.ndarray, jitter: float, rng: np.random.Generator) -> 
     boxes = np.asarray(boxes, np.float32)
     if jitter <= 0:
         return boxes.copy()
-    centre, side = (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:3] - boxes[:, :1]
-    centre = centre + rng.normal(0.0, 1.0, centre.shape) * jitter * side
-    side = side * np.exp(rng.normal(0.0, jitter, side.shape))
-    return np.concatenate([centre - side / 2, centre + side / 2], 1).astype(np.float32)
+    centre_noise = rng.normal(0.0, 1.0, (len(boxes), 2))
+    side_noise = rng.normal(0.0, 1.0, (len(boxes), 1))
+    out = jitter_square_boxes(torch.as_tensor(boxes, dtype=torch.float64), jitter, torch.as_tensor(centre_noise),
+                              torch.as_tensor(side_noise))
+    return out.numpy().astype(np.float32)
 
 
 def crop_image(image: np.ndarray, boxes: np.ndarray, size: int, mirror: Sequence[bool] | None = None) -> Tensor:

@@ -77,6 +77,15 @@ def sample_crops(images: Tensor, affines: Tensor, crop_size: int) -> Tensor:
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def jitter_square_boxes(boxes: Tensor, jitter: float, centre_noise: Tensor, side_noise: Tensor) -> Tensor:
+    """(K, 4) xyxy square boxes with centres moved by ``centre_noise`` (K, 2) x ``jitter`` x side and sides scaled
+    by exp(``side_noise`` (K, 1) x ``jitter``), the noise standard normal (the misses of detected boxes)."""
+    centre, side = (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:3] - boxes[:, :1]
+    centre = centre + centre_noise * jitter * side
+    side = side * torch.exp(side_noise * jitter)
+    return torch.cat([centre - side / 2, centre + side / 2], dim=1)
+
+
 def with_gt_boxes(boxes: dict[str, Tensor], keypoints2d: Tensor, valid: Tensor, scale_of: dict[str, float],
                   ids_of: dict[str, list[int]], px_to_hd: float, min_points: int = 3,
                   jitter: float = 0.0) -> dict[str, Tensor]:
@@ -93,10 +102,8 @@ def with_gt_boxes(boxes: dict[str, Tensor], keypoints2d: Tensor, valid: Tensor, 
         part_valid = valid[:, ids]
         gt = boxes_from_points(keypoints2d[:, ids].float() * px_to_hd, part_valid, scale_of[name])
         if jitter > 0:
-            centre, side = (gt[:, :2] + gt[:, 2:]) / 2, gt[:, 2:3] - gt[:, :1]
-            centre = centre + torch.randn_like(centre) * jitter * side
-            side = side * torch.exp(torch.randn_like(side) * jitter)
-            gt = torch.cat([centre - side / 2, centre + side / 2], dim=1)
+            centre_noise = torch.randn_like(gt[:, :2])  # drawn in this order: centres, then sides
+            gt = jitter_square_boxes(gt, jitter, centre_noise, torch.randn_like(gt[:, :1]))
         ok = (part_valid > 0).sum(dim=1, keepdim=True) >= min_points
         out[name] = torch.where(ok, gt.to(box.dtype), box)
     return out
