@@ -31,15 +31,14 @@ from torch import nn
 
 from common.config import to_dict
 from common.engine.checkpoint_files import (  # noqa: F401  (re-exported: the checkpoint API in one place)
-    _ITER_NAME,
     LATEST_POINTER,
-    _write_latest,
     atomic_torch_save,
     checkpoint_path,
     iteration_checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
     prune_checkpoints,
+    publish_checkpoint,
     remove_stale_temporaries,
     resolve_resume,
     temporary_path,
@@ -101,8 +100,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         "helpers": getattr(unwrap_model(model), "helper_state_dict", dict)(),
     }
     atomic_torch_save(payload, path)
-    _write_latest(path.parent, path.name)
-    prune_checkpoints(path.parent, keep_last, keep=path, iterations=bool(_ITER_NAME.fullmatch(path.name)))
+    publish_checkpoint(path, keep_last)
     return path
 
 

@@ -142,6 +142,13 @@ def prune_checkpoints(folder: str | Path, keep_last: int, keep: Path | None = No
     return removed
 
 
+def publish_checkpoint(path: str | Path, keep_last: int) -> None:
+    """After ``path`` is written: point ``latest`` at it and keep the newest ``keep_last`` of its kind."""
+    path = Path(path)
+    _write_latest(path.parent, path.name)
+    prune_checkpoints(path.parent, keep_last, keep=path, iterations=bool(_ITER_NAME.fullmatch(path.name)))
+
+
 def latest_checkpoint(folder: str | Path) -> Path | None:
     """The checkpoint named by ``<folder>/latest``, else the most recently written of the newest ``ckpt_epoch*``
     and the newest ``ckpt_iter*`` file, else None."""
