@@ -36,6 +36,16 @@ def test_student_distils_only_in_training():
     assert smpl.model_edge == "none" and smpl.edge_maps(True) == {"edge": "smpl_edge", "teacher_edge": "smpl_overlap"}
 
 
+def test_rgb_only_teacher_control_renders_no_teacher_edge():
+    plan = _plan("sefd.mode=student", "sefd.teacher_edge=none")
+    assert plan.teacher_input_channels == 3 and plan.input_channels == 4  # the student still sees RGB + Canny
+    assert plan.edge_maps(True) == plan.edge_maps(False) == {} and not plan.needs_gt_bodies(True)
+    assert plan.needs_teacher(True) and plan.model_kind(True) == "distillation"
+    assert _plan("sefd.mode=student").teacher_input_channels == 4
+    with pytest.raises(ConfigError, match="sefd.teacher_edge: 'none' is for sefd.mode=student"):
+        _plan("sefd.mode=teacher", "sefd.teacher_edge=none")
+
+
 def test_edge_input_and_the_config_loader_follow_the_plan():
     plan = _plan("sefd.mode=edge_input")
     assert plan.model_kind(True) == "edge_input" and plan.model_edge == "canny" and not plan.needs_gt_bodies(True)

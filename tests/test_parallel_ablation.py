@@ -39,6 +39,22 @@ def test_recipe_gives_the_budget_and_the_method_gives_the_sefd_section(tmp_path)
     assert plain.data.input_size == 96 and plain.train.epochs == 3 and plain.model.input_channels == 3
 
 
+def test_rgb_teacher_control_distils_from_its_seeds_baseline_after_it(tmp_path, monkeypatch):
+    import tool.parallel_jobs
+    from tool import sefd_ablation
+
+    args = parse_args(["--recipe", "configs/learning_curve.yaml", "--out", str(tmp_path), "--seeds", "1",
+                       "--methods", "baseline", "teacher", "student", "student_rgb"])
+    cfg = run_config("student_rgb", 1, args)
+    assert (cfg.sefd.mode, cfg.sefd.teacher_edge) == ("student", "none")
+    assert cfg.sefd.teacher_ckpt.endswith("baseline_seed1")
+    seen = []
+    monkeypatch.setattr(tool.parallel_jobs, "run_jobs", lambda phases, *a, **k: seen.extend(phases) or {})
+    sefd_ablation.run_parallel(args, [], [])
+    assert [[name for name, _ in phase] for phase in seen] == [["baseline_seed1", "teacher_seed1"],
+                                                                ["student_seed1", "student_rgb_seed1"]]
+
+
 def test_references_table_reads_the_rows_references():
     rows = [{"subset": s, "references": {"mean_pose/mpjpe": 300.0, "mean_pose/pa_mpjpe": 110.0,
                                          "mean_pose/mpvpe": 370.0, "mean_pose_gt_root/mpjpe": 140.0}}

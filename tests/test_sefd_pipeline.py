@@ -57,13 +57,14 @@ def test_contradicting_channels_and_unusable_sources_are_rejected(tmp_path):
 
 
 @pytest.mark.parametrize("name, mode", [("baseline", "baseline"), ("teacher", "teacher"), ("student", "student"),
-                                        ("edge_input", "edge_input")])
+                                        ("edge_input", "edge_input"), ("student_rgb", "student")])
 def test_shipped_configs(name, mode):
     cfg = load_config(REPO / "configs" / f"sefd_{name}.yaml")
     assert cfg.sefd.mode == mode and cfg.model.input_channels == (3 if mode == "baseline" else 4)
     assert cfg.data.train_sets == ("synthetic",) and cfg.model.backbone == "resnet18"
     if mode == "student":
         assert (cfg.sefd.edge_source, cfg.sefd.distill_loss) == ("canny", "log_softmax_l1")
+        assert cfg.sefd.teacher_edge == ("none" if name == "student_rgb" else "smpl_overlap")
 
 
 # --- mapper ---------------------------------------------------------------------------------------------------

@@ -132,6 +132,41 @@ def test_rejects_three_channel_networks():
         DistillationWrapper(rgb, regressor(1))
 
 
+def test_rgb_only_teacher_control_distils_from_rgb_alone(setup):
+    student, _, batch = setup
+    torch.manual_seed(1)
+    rgb_teacher = CrowdNetRegressor(TinySMPL(), backbone="resnet18", input_size=SIZE, in_channels=3)
+    rgb_teacher.return_features = True
+    wrapper = DistillationWrapper(student, rgb_teacher).train()
+    assert not rgb_teacher.training
+    batch = {k: v for k, v in batch.items() if k != "teacher_edge"}  # the control renders no teacher edge
+    preds = wrapper(batch)
+    with torch.no_grad():
+        expected = rgb_teacher(batch)["features"]  # a 3-channel regressor reads batch['img'] only
+    assert all(torch.allclose(preds["teacher_features"][k], expected[k]) for k in expected)
+    terms = wrapper.losses(batch, preds)
+    distill = [k for k in terms if k.startswith("distill")]
+    assert len(distill) == 2 and all(torch.isfinite(v) for v in terms.values()), sorted(terms)
+
+
+def test_rgb_only_teacher_loads_from_a_baseline_checkpoint_and_not_from_an_edge_teacher(tmp_path, setup):
+    _, edge_teacher, _ = setup
+    student_cfg = ["model.backbone=resnet18", f"data.input_size={SIZE}", "sefd.mode=student"]
+    torch.manual_seed(2)
+    rgb = CrowdNetRegressor(TinySMPL(), backbone="resnet18", input_size=SIZE, in_channels=3)
+    baseline = save_checkpoint(tmp_path / "base" / "ckpt_epoch0001.pth", rgb, epoch=1,
+                               cfg=load_config(opts=student_cfg[:2]))
+    teacher = save_checkpoint(tmp_path / "teach" / "ckpt_epoch0001.pth", edge_teacher, epoch=1,
+                              cfg=load_config(opts=[*student_cfg[:2], "sefd.mode=teacher"]))
+    control = load_config(opts=[*student_cfg, "sefd.teacher_edge=none"])
+    loaded = build_teacher(control, baseline)
+    assert loaded.in_channels == 3 and torch.equal(loaded.backbone.conv1.weight, rgb.backbone.conv1.weight)
+    with pytest.raises(ValueError, match="trained on sefd.teacher_edge='smpl_overlap'.*feeds it 'none'"):
+        build_teacher(control, teacher)
+    with pytest.raises(ValueError, match="ckpt_epoch0001.pth.*input_channels"):
+        build_teacher(load_config(opts=student_cfg), baseline)  # an RGB run is no edge teacher
+
+
 def test_teacher_loading(tmp_path, setup):
     student, teacher, _ = setup
     cfg = load_config(opts=["model.backbone=resnet18", f"data.input_size={SIZE}", "sefd.mode=teacher"])

@@ -24,9 +24,11 @@ def profile_steps(cfg, steps: int) -> dict[str, float]:
     """Median seconds per step of each part over ``steps`` training steps (after one warm-up step)."""
     from common.body_models import body_model_from_config
     from common.engine import build_optimizer, configure_cpu_threads, resolve_teacher_checkpoint, seed_everything
+    from common.engine.optim import autocast_dtype
     from common.engine.seed import set_loader_epoch
     from common.models.build import build_experiment_model
     from data.loader import build_train_loader
+    from tool.bench.timing import region_seconds
 
     seed_everything(cfg.experiment.seed, cfg.experiment.deterministic, torch.device("cpu"))
     configure_cpu_threads(cfg.experiment.num_threads)
@@ -37,11 +39,13 @@ def profile_steps(cfg, steps: int) -> dict[str, float]:
     optimizer = build_optimizer(model, cfg.train)
     rows: list[dict[str, float]] = []
     batches = iter(loader)
+    dtype = autocast_dtype(cfg.train.amp, cfg.train.cpu_bf16, torch.device("cpu"))  # as the trainer does
     for step in range(steps + 1):
         t0 = time.perf_counter()
         batch = next(batches)
         t1 = time.perf_counter()
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
+        with profile(activities=[ProfilerActivity.CPU]) as prof, \
+                torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
             preds = model(batch)
             terms = model.losses(batch, preds)
         t2 = time.perf_counter()
@@ -50,7 +54,7 @@ def profile_steps(cfg, steps: int) -> dict[str, float]:
         t3 = time.perf_counter()
         optimizer.step()
         t4 = time.perf_counter()
-        labelled = {e.key: e.cpu_time_total / 1e6 for e in prof.key_averages() if e.key in LABELS}
+        labelled = region_seconds(prof, LABELS)
         row = {"data": t1 - t0, **{k: labelled.get(k, 0.0) for k in LABELS}, "backward": t3 - t2,
                "optimizer": t4 - t3}
         row["forward_other"] = max(0.0, (t2 - t1) - sum(labelled.values()))

@@ -1,10 +1,11 @@
 """SEFD ablation on the synthetic crowds: baseline, teacher and SEFD student with one budget, several seeds.
 
 Each (method, seed) trains with ``configs/sefd_<method>.yaml`` (the student distils from the teacher of the
-same seed), then ``main/test.py``'s evaluation runs on the synthetic test split and on its most-occluded
-stratum (``data.test_subset=high_occlusion``), with the constant-prediction references (mean pose, mean pose +
-GT root) scored by the same evaluator. Results go to ``<out>/results.jsonl`` as they come (a rerun skips what
-is there), and the markdown report (mean +- std over seeds) is rewritten after every run, so a stopped
+same seed; the control ``student_rgb`` from the baseline of the same seed), then ``main/test.py``'s evaluation
+runs on the synthetic test split and on its most-occluded stratum (``data.test_subset=high_occlusion``), with
+the constant-prediction references (mean pose, mean pose + GT root) scored by the same evaluator. Results go to
+``<out>/results.jsonl`` as they come (a rerun skips what is there), and the markdown report (mean +- std over
+seeds) is rewritten after every run, so a stopped
 ablation still reports what finished.
 
     python -m tool.sefd_ablation [--seeds 0 1 2] [--epochs 3] [--input-size 96] [--batch-size 16]
@@ -30,7 +31,7 @@ import time
 from pathlib import Path
 
 from tool.ablation_results import append_results, read_results
-from tool.sefd_ablation_report import METHODS, METRICS, results_table, write_doc
+from tool.sefd_ablation_report import METHODS, METRICS, STUDENTS, results_table, write_doc
 
 REPO = Path(__file__).resolve().parent.parent
 SUBSETS = ("", "high_occlusion")
@@ -60,7 +61,7 @@ def run_config(method: str, seed: int, args: argparse.Namespace, subset: str = "
             f"experiment.output_dir={out / 'runs'}", "train.eval_every=0", "train.image_log_every=0",
             f"data.test_subset={subset}", f"experiment.num_threads={args.threads}",
             f"sefd.edge_dir={'' if args.on_the_fly else out / 'edges'}",
-            f"sefd.teacher_ckpt={out / 'runs' / f'teacher_seed{seed}'}"]
+            f"sefd.teacher_ckpt={out / 'runs' / (STUDENTS.get(method, 'teacher') + f'_seed{seed}')}"]
     if args.epochs is not None:
         opts += [f"train.epochs={args.epochs}", f"train.lr_steps=[{args.epochs - 1 if args.epochs > 1 else ''}]"]
     for key, value in (("data.input_size", args.input_size), ("data.batch_size", args.batch_size),
@@ -152,12 +153,12 @@ def job_argv(method: str, seed: int, argv: list[str]) -> list[str]:
 
 
 def run_parallel(args: argparse.Namespace, argv: list[str], rows: list[dict]) -> None:
-    """Baselines and teachers at once, then the students (each needs its seed's teacher)."""
+    """Baselines and teachers at once, then the students (each needs its seed's teacher or baseline)."""
     from tool.parallel_jobs import run_jobs
 
     todo = [(m, s) for s in args.seeds for m in args.methods
             if not any(r["method"] == m and r["seed"] == s for r in rows)]
-    phases = [[(f"{m}_seed{s}", job_argv(m, s, argv)) for m, s in todo if (m == "student") == second]
+    phases = [[(f"{m}_seed{s}", job_argv(m, s, argv)) for m, s in todo if (m in STUDENTS) == second]
               for second in (False, True)]
     codes = run_jobs(phases, args.parallel, Path(args.out) / "logs", cwd=REPO)
     failed = {name: code for name, code in codes.items() if code}

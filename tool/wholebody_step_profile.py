@@ -62,8 +62,10 @@ class LayerCalls:
 
 
 def forward_regions(model, batch: dict, steps: int = 2) -> dict[str, float]:
-    """Median ms per forward of each ``record_function`` label (CPU time of the region on the host)."""
+    """Median ms per forward of each ``record_function`` label (device time on CUDA, else host CPU time)."""
     from torch.profiler import ProfilerActivity, profile
+
+    from tool.bench.timing import region_seconds
 
     labels = ("body_net", "body_geometry", "crop_sampler", "hand_net", "head_net", "merge", "losses")
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
@@ -74,12 +76,7 @@ def forward_regions(model, batch: dict, steps: int = 2) -> dict[str, float]:
                 model.losses(batch, model(batch))
                 if torch.cuda.is_available():
                     torch.cuda.synchronize()
-    out = {}
-    for event in prof.key_averages():
-        if event.key in labels:
-            device_us = getattr(event, "device_time_total", 0) or getattr(event, "cuda_time_total", 0)
-            out[event.key] = (device_us or event.cpu_time_total) / 1e3 / steps
-    return out
+    return {k: v * 1e3 for k, v in region_seconds(prof, labels, per=steps).items()}
 
 
 def main(argv=None) -> int:

@@ -231,7 +231,7 @@ _CHOICES = {
     ("train", "lr_schedule"): ("step", "cosine"),
     ("sefd", "mode"): MODES,
     ("sefd", "edge_source"): ("canny", "rcf", "smpl_edge", "smpl_overlap"),
-    ("sefd", "teacher_edge"): ("smpl_overlap", "smpl_edge"),
+    ("sefd", "teacher_edge"): ("smpl_overlap", "smpl_edge", "none"),
     ("sefd", "distill_loss"): ("l1", "kd", "log_softmax_l1", "at", "fsp", "pkt"),
     ("sefd", "gray"): ("release", "standard"),
     ("furpe", "gt_parts"): ("all", "body"),

@@ -16,6 +16,10 @@ student        4         + teacher_edge=teacher_edge    source*     distillation
                                                                       edge_input
 =============  ========  =============================  ==========  =================  ========  ========
 
+``sefd.teacher_edge=none`` (student only): the teacher is an RGB-only stage-1 network (e.g. the baseline run), so
+no ``teacher_edge`` map is rendered and the teacher has 3 input channels -- the control that separates what
+distillation itself gives from what the teacher's privileged edge gives (not in the paper).
+
 ``source*``: ``sefd.edge_source`` when it is computable from the image (``canny`` / ``rcf``), else ``none``
 (the SMPL sources come from the mapper).
 
@@ -50,6 +54,7 @@ class ExperimentPlan:
         edge_wrapper: the regressor is wrapped to take its edge channel from the batch or compute it
             (``EdgeInputModel`` / ``DistillationWrapper``); False for a plain regressor.
         teacher_in_training: training distils from the frozen stage-1 teacher (``sefd.teacher_ckpt``).
+        teacher_input_channels: the teacher's input (4 = RGB + ``sefd.teacher_edge``; 3 with ``teacher_edge=none``).
     """
 
     family: str
@@ -62,6 +67,7 @@ class ExperimentPlan:
     teacher_in_training: bool
     furpe_pieces: tuple[str, ...] = ()  # training pieces switched on: distill / learned_weights / ema_teacher
     gt_parts: str = "all"  # furpe.gt_parts
+    teacher_input_channels: int = 4
 
     @classmethod
     def from_config(cls, cfg) -> ExperimentPlan:
@@ -75,12 +81,17 @@ class ExperimentPlan:
         if family == "wholebody" and sefd.mode != "baseline":
             raise ConfigError(f"sefd.mode: {sefd.mode!r} needs model.family=crowdnet (SEFD distils the SMPL regressor; "
                               "the whole-body model takes RGB only)")
+        if sefd.teacher_edge == "none" and sefd.mode == "teacher":
+            raise ConfigError("sefd.teacher_edge: 'none' is for sefd.mode=student (distilling from an RGB-only network "
+                              "such as the baseline run); a stage-1 teacher is trained on an edge: smpl_overlap | "
+                              "smpl_edge")
         maps: list[tuple[str, str]] = []
         if sefd.mode == "teacher":
             maps.append(("edge", sefd.teacher_edge))
         elif sefd.mode in ("student", "edge_input") and sefd.edge_source in SMPL_EDGE_KINDS:
             maps.append(("edge", sefd.edge_source))
         student = sefd.mode == "student"
+        teacher_map = (("teacher_edge", sefd.teacher_edge),) if student and sefd.teacher_edge != "none" else ()
         edge_wrapper = sefd.mode in ("student", "edge_input")
         model_edge = sefd.edge_source if edge_wrapper and sefd.edge_source in IMAGE_EDGE_KINDS else "none"
         furpe = getattr(cfg, "furpe", None)
@@ -89,9 +100,9 @@ class ExperimentPlan:
             raise ConfigError(f"furpe.{pieces[0]}: needs model.family=wholebody (FuRPE trains the whole-body model)")
         return cls(furpe_pieces=pieces, gt_parts=furpe.gt_parts if furpe else "all", family=family,
                    mode=sefd.mode, input_channels=3 if sefd.mode == "baseline" else 4,
-                   train_edge_maps=tuple(maps) + ((("teacher_edge", sefd.teacher_edge),) if student else ()),
-                   test_edge_maps=tuple(maps), model_edge=model_edge, edge_wrapper=edge_wrapper,
-                   teacher_in_training=student)
+                   train_edge_maps=tuple(maps) + teacher_map, test_edge_maps=tuple(maps), model_edge=model_edge,
+                   edge_wrapper=edge_wrapper, teacher_in_training=student,
+                   teacher_input_channels=3 if sefd.teacher_edge == "none" else 4)
 
     @property
     def body_model_kind(self) -> str:

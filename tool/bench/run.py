@@ -15,6 +15,8 @@ Sections (``--only`` picks one or more):
   render  rasterizer, 3 people at 256x256, vs an OpenCV painter's-algorithm renderer (tool/bench/render.py).
   wholebody  the ExPose-style whole-body training step vs the regressor / its body network alone, and the crop
           sampler's share of the step (tool/bench/wholebody.py).
+  precision  float32 vs bfloat16-autocast training steps on CPU (``train.cpu_bf16``) and Adam's per-tensor
+          loop vs the fused kernel (tool/bench/precision.py).
 
 Usage::
 
@@ -38,12 +40,13 @@ import torch
 
 from common.engine.seed import seed_everything
 from tool.bench.pipeline import loader_section, train_section
+from tool.bench.precision import precision_section
 from tool.bench.render import render_section
 from tool.bench.sefd import sefd_section
 from tool.bench.wholebody import wholebody_section
 from tool.bench.workbench import Workbench
 
-SECTIONS = ("train", "loader", "sefd", "render", "wholebody")
+SECTIONS = ("train", "loader", "sefd", "render", "wholebody", "precision")
 
 
 def format_table(figures: list[dict]) -> str:
@@ -96,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             found = sefd_section(bench, rounds, args.against)
         elif section == "wholebody":
             found = wholebody_section(bench, rounds)
+        elif section == "precision":
+            found = precision_section(bench, rounds)
         else:
             found = render_section(rounds)
         figures += found

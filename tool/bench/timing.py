@@ -79,3 +79,16 @@ def figure(name: str, value: float, unit: str, definition: str, target: str = ""
     ratio from each task's fastest run (:func:`best_ratio`)."""
     return {"name": name, "value": value, "unit": unit, "definition": definition, "target": target,
             "passed": passed, **extra}
+
+
+def region_seconds(prof, labels: tuple[str, ...], per: int = 1) -> dict[str, float]:
+    """Seconds spent in each ``record_function`` label of a finished ``torch.profiler.profile``, divided by
+    ``per`` (e.g. the profiled steps): the region's device time where the profiler measured one (CUDA), else
+    its host CPU time. Labels that never ran are absent. The one reader of region times for
+    tool/profile_step.py and tool/wholebody_step_profile.py."""
+    out = {}
+    for event in prof.key_averages():
+        if event.key in labels:
+            device_us = getattr(event, "device_time_total", 0) or getattr(event, "cuda_time_total", 0)
+            out[event.key] = (device_us or event.cpu_time_total) / 1e6 / per
+    return out
