@@ -68,3 +68,19 @@ def test_mean_std_cells():
     from tool.ablation_results import mean_std
 
     assert mean_std([]) == "-" and mean_std([None, 2.0]) == "2.0" and mean_std([1.0, 3.0], 2) == "2.00 ± 1.41"
+
+
+def test_significance_sentences_name_the_reference_and_need_a_consistent_sign():
+    from tool.sefd_ablation_report import clear_differences, edge_teacher_sentence
+
+    def rows(method, values):
+        return [{"method": method, "seed": s, "subset": sub, "mpjpe": v, "pa_mpjpe": 100.0, "mpvpe": 100.0}
+                for s, v in enumerate(values) for sub in ("all", "high_occlusion")]
+
+    table = rows("student_rgb", [140.0, 150.0, 145.0]) + rows("student", [130.0, 141.0, 134.0])  # -10, -9, -11
+    args = parse_args(["--methods", "student", "student_rgb"])
+    sentence = edge_teacher_sentence(table, args)[-1]
+    assert "student better than student_rgb on mpjpe (all, -10.0 mm)" in sentence and "pa_mpjpe" not in sentence
+    noisy = rows("student_rgb", [140.0, 150.0, 145.0]) + rows("student", [150.0, 141.0, 134.0])  # +10, -9, -11
+    assert clear_differences(noisy, ["student"], reference="student_rgb").startswith("No paired difference")
+    assert edge_teacher_sentence(table, parse_args(["--methods", "baseline", "student"])) == []

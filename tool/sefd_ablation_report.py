@@ -71,11 +71,18 @@ def clear_differences(rows: list[dict], methods: list[str], reference: str = "ba
                          if m == method and (reference, s) in by_seed]
                 if len(diffs) >= 2 and abs(np.mean(diffs)) > 2 * np.std(diffs, ddof=1) / np.sqrt(len(diffs)):
                     word = "better" if np.mean(diffs) < 0 else "worse"
-                    found.append(f"{method} {word} on {metric} ({subset}, {np.mean(diffs):+.1f} mm)")
+                    found.append(f"{method} {word} than {reference} on {metric} ({subset}, {np.mean(diffs):+.1f} mm)")
     if not found:
         return (f"No paired difference to the {reference} exceeds two standard errors of its seed mean: at this "
                 "budget the ablation shows no effect, in either direction.")
     return "Paired differences beyond two standard errors of the seed mean: " + "; ".join(found) + "."
+
+
+def edge_teacher_sentence(rows: list[dict], args: argparse.Namespace) -> list[str]:
+    """The significance sentence of ``student - student_rgb`` (what the edge teacher adds), when both ran."""
+    if not {"student", "student_rgb"} <= set(args.methods):
+        return []
+    return ["", clear_differences(rows, ["student"], reference="student_rgb")]
 
 
 def schedule_text(cfg) -> str:
@@ -145,11 +152,12 @@ def write_doc(path: Path, rows: list[dict], args: argparse.Namespace, command: s
         results_table(rows), references_table(rows), "",
         "Paired per seed (same data order and augmentation), difference in mm (negative = better than the baseline):",
         "", "| comparison | " + " | ".join(m.upper().replace("_", "-") for m in METRICS) + " |",
-        "|---|---|---|---|", *diffs, "", clear_differences(rows, args.methods), "",
+        "|---|---|---|---|", *diffs, "", clear_differences(rows, args.methods), *edge_teacher_sentence(rows, args), "",
         "Reading it: the teacher sees its privileged GT overlap edge also at test time (a reference, not a",
         "deployable model); the student sees only RGB + Canny at test time, as the baseline sees RGB"
         + ("; the control `student_rgb` is the same student distilled from the RGB baseline of its seed (no edge"
-           " anywhere), so `student - student_rgb` is what the edge teacher adds over distillation itself"
+           " anywhere), so `student - student_rgb` is what the edge teacher adds over distillation itself (both"
+           " students cost a stage-1 run plus their own; the baseline and the teacher one run each)"
            if "student_rgb" in args.methods else "") + ". A method has",
         "learned only where it is below the references; the table is about the synthetic crowds at this budget,",
         "not the paper's 3DPW numbers (ResNet-50, ImageNet init, 14 epochs on H36M + MuCo + COCO + MPII).",
