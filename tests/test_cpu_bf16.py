@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from common.config import load_config
-from common.engine.optim import autocast_dtype, build_grad_scaler, build_optimizer
+from common.engine.optim import autocast_dtype, build_grad_scaler, build_optimizer, training_autocast
 from common.models import CrowdNetRegressor
 from model_fixtures import TinySMPL, random_batch
 
@@ -26,10 +26,10 @@ def test_no_grad_scaler_on_cpu_even_with_bf16():
     assert not build_grad_scaler(True, torch.device("cpu")).is_enabled()  # bf16 keeps float32's exponent range
 
 
-def _step(model, batch, dtype):
-    """Losses and gradients of one training forward/backward under ``dtype`` autocast (None = float32)."""
+def _step(model, batch, bf16: bool):
+    """Losses and gradients of one training forward/backward, autocast as the trainer enters it."""
     model.zero_grad(set_to_none=True)
-    with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+    with training_autocast(False, bf16, torch.device("cpu")):
         preds = model(batch)
         terms = model.losses(batch, preds)
     sum(terms.values()).backward()
@@ -47,8 +47,8 @@ def test_bf16_step_runs_the_backbone_in_bf16_and_the_body_model_in_float32():
     ref_model, seen = copy.deepcopy(model), {}  # copied before the hook (a deepcopy would copy the hook too)
     conv = model.backbone.layer4[0].conv1  # (BatchNorm outputs float32 under CPU autocast; the convs are bf16)
     hook = conv.register_forward_hook(lambda m, i, o: seen.update(layer4=o.dtype))  # returns None: output kept
-    preds, terms, grads = _step(model, batch, torch.bfloat16)
-    _, ref_terms, ref_grads = _step(ref_model, batch, None)
+    preds, terms, grads = _step(model, batch, True)
+    _, ref_terms, ref_grads = _step(ref_model, batch, False)
     hook.remove()
     assert seen["layer4"] == torch.bfloat16  # the convolutions ran in bf16 ...
     for key in ("vertices", "joints_cam", "joints_proj", "root_pose", "body_pose", "betas"):

@@ -24,7 +24,7 @@ def profile_steps(cfg, steps: int) -> dict[str, float]:
     """Median seconds per step of each part over ``steps`` training steps (after one warm-up step)."""
     from common.body_models import body_model_from_config
     from common.engine import build_optimizer, configure_cpu_threads, resolve_teacher_checkpoint, seed_everything
-    from common.engine.optim import autocast_dtype
+    from common.engine.optim import training_autocast
     from common.engine.seed import set_loader_epoch
     from common.models.build import build_experiment_model
     from data.loader import build_train_loader
@@ -39,13 +39,12 @@ def profile_steps(cfg, steps: int) -> dict[str, float]:
     optimizer = build_optimizer(model, cfg.train)
     rows: list[dict[str, float]] = []
     batches = iter(loader)
-    dtype = autocast_dtype(cfg.train.amp, cfg.train.cpu_bf16, torch.device("cpu"))  # as the trainer does
     for step in range(steps + 1):
         t0 = time.perf_counter()
         batch = next(batches)
         t1 = time.perf_counter()
         with profile(activities=[ProfilerActivity.CPU]) as prof, \
-                torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+                training_autocast(cfg.train.amp, cfg.train.cpu_bf16, torch.device("cpu")):  # as the trainer
             preds = model(batch)
             terms = model.losses(batch, preds)
         t2 = time.perf_counter()

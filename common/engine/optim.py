@@ -91,7 +91,7 @@ def current_lr(optimizer: torch.optim.Optimizer) -> float:
 
 def amp_enabled(amp: bool, device: torch.device) -> bool:
     """float16 mixed precision (with a GradScaler) only on CUDA: ``train.amp`` is ignored on CPU."""
-    return bool(amp) and device.type == "cuda"
+    return autocast_dtype(amp, False, device) == torch.float16
 
 
 def autocast_dtype(amp: bool, cpu_bf16: bool, device: torch.device) -> torch.dtype | None:
@@ -104,6 +104,13 @@ def autocast_dtype(amp: bool, cpu_bf16: bool, device: torch.device) -> torch.dty
     if device.type == "cuda":
         return torch.float16 if amp else None
     return torch.bfloat16 if cpu_bf16 and device.type == "cpu" else None
+
+
+def training_autocast(amp: bool, cpu_bf16: bool, device: torch.device) -> torch.autocast:
+    """A fresh autocast context for one training forward + losses, as :func:`autocast_dtype` decides (disabled
+    for float32). The trainer, tool/profile_step.py and the benchmark enter it the same way."""
+    dtype = autocast_dtype(amp, cpu_bf16, device)
+    return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None)
 
 
 def build_grad_scaler(amp: bool, device: torch.device) -> torch.amp.GradScaler:

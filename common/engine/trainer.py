@@ -19,7 +19,7 @@ from common.engine.batchnorm import freeze_batchnorm
 from common.engine.checkpoint import checkpoint_path, iteration_checkpoint_path, save_checkpoint
 from common.engine.distributed import DistInfo, all_reduce_mean, barrier, unwrap_model
 from common.engine.logger import RunLogger
-from common.engine.optim import autocast_dtype, current_lr, lr_at_iteration
+from common.engine.optim import current_lr, lr_at_iteration, training_autocast
 from common.engine.resume import EpochProgress, epoch_batches, gather_mid_epoch, progress_from_checkpoint
 from common.engine.seed import seed_epoch, set_loader_epoch
 
@@ -104,7 +104,6 @@ def train_one_epoch(run: TrainingRun, state: TrainState,
     if train_cfg.freeze_bn:
         freeze_batchnorm(model)
     core, device = unwrap_model(model), info.device
-    dtype = autocast_dtype(train_cfg.amp, train_cfg.cpu_bf16, device)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     loader = run.train_loader
     limit = min(train_cfg.max_iters_per_epoch or len(loader), len(loader))
@@ -114,7 +113,7 @@ def train_one_epoch(run: TrainingRun, state: TrainState,
                leave=False)
     for batch in bar:
         batch = move_to_device(batch, device)
-        with torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None):
+        with training_autocast(train_cfg.amp, train_cfg.cpu_bf16, device):
             preds = model(batch)
             terms = dict(core.losses(batch, preds))
         terms["total"] = _total_loss(terms)

@@ -2,7 +2,7 @@
 
 Tasks (each a full training step on a real synthetic batch: forward + losses + backward + Adam step):
   fp32 / bf16          the quickstart's regressor (ResNet-18, 64 px, batch 16) without / with bfloat16 autocast,
-                       exactly as the trainer enters it (common.engine.optim.autocast_dtype);
+                       exactly as the trainer enters it (common.engine.optim.training_autocast);
   r50_fp32 / r50_bf16  the same for the default regressor (ResNet-50, 256 px, batch 8);
   adam_loop / adam_fused  one Adam step over the R50 regressor's parameters with the per-tensor loop torch uses
                        on CPU by default / the fused kernel build_optimizer picks (gradients fixed, random).
@@ -23,14 +23,13 @@ QUICK_SIZE, QUICK_BATCH = 64, 16
 def autocast_step(model, batch: dict, bf16: bool) -> Callable[[], None]:
     """The trainer's step (fused Adam, autocast as ``train.cpu_bf16`` sets it) on ``batch``."""
     from common.config import load_config
-    from common.engine.optim import autocast_dtype, build_optimizer
+    from common.engine.optim import build_optimizer, training_autocast
 
     optimizer = build_optimizer(model, load_config(None, ["train.lr=1e-4"]).train)
-    dtype = autocast_dtype(False, bf16, torch.device("cpu"))
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+        with training_autocast(False, bf16, torch.device("cpu")):
             losses = model.losses(batch, model(batch))
         sum(losses.values()).backward()
         optimizer.step()
