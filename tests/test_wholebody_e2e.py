@@ -37,7 +37,7 @@ def test_training_logs_every_loss_term_and_the_part_references(run):
                  "hand_keypoints2d", "face_keypoints2d", "total"):
         assert math.isfinite(terms[name]), name
     refs = json.loads((run_dir / "eval" / "references.json").read_text())
-    assert set(refs) == {"mean_hands", "neutral_face", "mean_hands_neutral_face"}
+    assert set(refs) == {"mean_hands", "neutral_face", "mean_face", "mean_hands_neutral_face"}
     # each reference keeps the GT body: the part it does not replace is exact
     assert refs["mean_hands"]["pa_v2v_face"] < 1e-3 and refs["neutral_face"]["pa_v2v_l_hand"] < 1e-3
     assert refs["mean_hands"]["pa_v2v_l_hand"] > 1.0 and refs["neutral_face"]["pa_v2v_face"] > 0.1

@@ -50,6 +50,9 @@ def test_references_score_above_the_gt(tmp_path):
     for name in ("mean_hands", "mean_hands_neutral_face"):
         assert scores[name]["pa_v2v_r_hand"] > 1.0 and scores[name]["pa_v2v_l_hand"] > 1.0, name
     assert scores["neutral_face"]["pa_v2v_face"] > 0.5 and scores["neutral_face"]["pa_v2v_r_hand"] < 0.05
+    # the training jaws open by ~0.3 rad like the GT's: their mean is a better constant face than a closed jaw
+    assert scores["mean_face"]["pa_v2v_face"] < 0.8 * scores["neutral_face"]["pa_v2v_face"]
+    assert scores["mean_face"]["pa_v2v_r_hand"] < 0.05
     assert scores["mean_hands"]["pa_v2v_face"] < 0.05  # only the hands are constant
     assert scores["mean_hands"]["pa_v2v_body"] < 0.5
 
@@ -92,6 +95,10 @@ def test_mean_pose_forms_agree_and_substitution_keeps_the_body():
     assert torch.equal(out["mean_hands"]["body_pose"], gt["body_pose"])
     assert torch.equal(out["neutral_face"]["left_hand_pose"], gt["left_hand_pose"])
     assert not out["mean_hands_neutral_face"]["expression"].any()
+    assert "mean_face" not in out  # no training jaws given
+    jaws = axis_angle_to_matrix(torch.tensor([[0.2, 0.0, 0.0]])).expand(30, 1, 3, 3)
+    face = reference_params(gt, {"left_hand_pose": mats, "right_hand_pose": mats, "jaw_pose": jaws})["mean_face"]
+    assert torch.allclose(face["jaw_pose"], jaws[:2], atol=1e-6) and not face["expression"].any()
     with pytest.raises(KeyError, match="jaw_pose"):
         reference_params({k: v for k, v in gt.items() if k != "jaw_pose"}, {"left_hand_pose": mats,
                                                                              "right_hand_pose": mats})

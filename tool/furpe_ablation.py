@@ -174,7 +174,7 @@ def write_doc(args: argparse.Namespace, rows: list[dict], report: dict, command:
         "", "PA-V2V in mm on the EHF-format export, mean ± sample std over seeds (lower is better):", "",
         results_table(rows), "",
         "The same checkpoints on the world's test split (GT SMPL-X there, so the constant references can be scored by",
-        "the same evaluator: the GT body with the training set's mean hands / a neutral face):", "",
+        "the same evaluator: the GT body with the training set's mean hands / a neutral face / its mean jaw):", "",
         world_table(rows), "", label_text(report), "", f"Raw results: `{Path(args.out) / 'results.jsonl'}`.", ""])
     Path(args.doc).parent.mkdir(parents=True, exist_ok=True)
     Path(args.doc).write_text(text)

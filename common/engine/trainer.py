@@ -237,7 +237,7 @@ def fit(run: TrainingRun, state: TrainState | None = None) -> TrainState:
         means = train_one_epoch(run, state, after_step)
         state.epoch, state.last_train = epoch + 1, means
         log_metrics(logger, {**means, "lr": lr}, state.iteration, "train_epoch", epoch=state.epoch)
-        logger.info(f"epoch {state.epoch}/{tc.epochs} iter {state.iteration} lr {lr:.3g} "
+        logger.info(f"epoch {state.epoch}/{tc.epochs} iter {state.iteration} lr at epoch start {lr:.3g} "
                     + " ".join(f"{k} {v:.4g}" for k, v in means.items()))
         if _due(state.epoch, tc.ckpt_every, tc.epochs):
             if info.is_main:

@@ -5,7 +5,11 @@ The body is the GT's; only one part is constant, so each reference isolates what
 - ``mean_hands``: both hands in the training set's mean hand pose (per-joint chordal mean of the stored
   rotations, each side on its own);
 - ``neutral_face``: zero expression and a closed (identity) jaw;
-- ``mean_hands_neutral_face``: both at once.
+- ``mean_face``: zero expression and the training set's mean jaw (chordal mean): the best constant face where
+  many training jaws are open (the embedded world opens half of them), so a model can beat ``neutral_face``
+  by learning that mean alone, without reading a face; zero is the world's mean expression (training
+  expressions are not collected);
+- ``mean_hands_neutral_face``: mean hands and neutral face at once.
 
 Parameters are :class:`common.wholebody.SMPLXParams` (rotation matrices, absolute fingers: what
 ``WholeBodyLayer`` takes) or a dict in whatever form another SMPL-X layer takes; pose entries may be rotation
@@ -22,7 +26,7 @@ from torch import Tensor
 from common.geometry.rotation_mean import chordal_mean
 from common.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
-WHOLEBODY_REFERENCE_NAMES = ("mean_hands", "neutral_face", "mean_hands_neutral_face")
+WHOLEBODY_REFERENCE_NAMES = ("mean_hands", "neutral_face", "mean_face", "mean_hands_neutral_face")
 HAND_KEYS = ("left_hand_pose", "right_hand_pose")
 JAW_KEY, EXPRESSION_KEY = "jaw_pose", "expression"
 
@@ -63,29 +67,38 @@ def reference_params(gt_params: Any, train_params: Any) -> dict[str, Any]:
     """{reference name: parameters}: the GT parameters (same type) with the constant part(s) substituted.
 
     gt_params: SMPLXParams or dict, B samples (hand poses, ``jaw_pose``, ``expression``).
-    train_params: SMPLXParams or dict holding at least the two hand poses (N samples each).
+    train_params: SMPLXParams or dict holding at least the two hand poses (N samples each); ``mean_face`` is
+    made only where it also holds ``jaw_pose``.
     """
     missing = [k for k in HAND_KEYS + (JAW_KEY, EXPRESSION_KEY) if not _has(gt_params, k)]
     missing += [f"train:{k}" for k in HAND_KEYS if not _has(train_params, k)]
     if missing:
         raise KeyError(f"wholebody references: parameters missing {missing}")
     means = {key: mean_rotation_pose(torch.as_tensor(_get(train_params, key))) for key in HAND_KEYS}
-    return {"mean_hands": substitute_parts(gt_params, means, False),
-            "neutral_face": substitute_parts(gt_params, None, True),
-            "mean_hands_neutral_face": substitute_parts(gt_params, means, True)}
+    out = {"mean_hands": substitute_parts(gt_params, means, False),
+           "neutral_face": substitute_parts(gt_params, None, True)}
+    if _has(train_params, JAW_KEY):
+        jaw = mean_rotation_pose(torch.as_tensor(_get(train_params, JAW_KEY)))
+        out["mean_face"] = substitute_parts(gt_params, None, True, jaw_mean=jaw)
+    out["mean_hands_neutral_face"] = substitute_parts(gt_params, means, True)
+    return out
 
 
-def substitute_parts(params: Any, hand_means: Mapping[str, Tensor] | None, neutral_face: bool) -> Any:
+def substitute_parts(params: Any, hand_means: Mapping[str, Tensor] | None, neutral_face: bool,
+                     jaw_mean: Tensor | None = None) -> Any:
     """``params`` (B samples, same type) with the hands set to constant poses (``hand_means``: key -> one
     sample's pose, expanded to the batch; None keeps the hands) and/or a neutral face (identity jaw, zero
-    expression): the substitution every whole-body reference makes."""
+    expression; ``jaw_mean``: one sample's jaw, in the params' form, instead of the identity): the substitution
+    every whole-body reference makes."""
     fields = {}
     for key, mean in (hand_means or {}).items():
         like = _get(params, key)
         mean = mean.to(like.device, like.dtype)
         fields[key] = mean.expand((like.shape[0],) + tuple(mean.shape)).clone()
     if neutral_face:
-        fields[JAW_KEY] = _identity_like(_get(params, JAW_KEY))
+        jaw = _get(params, JAW_KEY)
+        fields[JAW_KEY] = _identity_like(jaw) if jaw_mean is None else jaw_mean.to(jaw.device, jaw.dtype).expand_as(
+            jaw).clone()
         fields[EXPRESSION_KEY] = torch.zeros_like(_get(params, EXPRESSION_KEY))
     return _with(params, fields)
 
@@ -110,16 +123,19 @@ class PartReferenceModel(torch.nn.Module):
     Args:
         layer: the :class:`~common.wholebody.layer.WholeBodyLayer` the GT meshes come from (used, not owned).
         hand_means: {'left_hand_pose', 'right_hand_pose'} -> (15, 3, 3) constant finger rotations, or None to
-            keep the GT hands. neutral_face: zero expression and identity jaw.
+            keep the GT hands. neutral_face: zero expression and identity jaw. jaw_mean: (3, 3) jaw rotation used
+            instead of the identity (the ``mean_face`` reference).
     """
 
-    def __init__(self, layer: torch.nn.Module, hand_means: Mapping[str, Tensor] | None, neutral_face: bool) -> None:
+    def __init__(self, layer: torch.nn.Module, hand_means: Mapping[str, Tensor] | None, neutral_face: bool,
+                 jaw_mean: Tensor | None = None) -> None:
         super().__init__()
         object.__setattr__(self, "layer", layer)
         self.hand_keys = tuple(hand_means or ())
         for key in self.hand_keys:
             self.register_buffer(key, torch.as_tensor(hand_means[key]).float())
         self.neutral_face = neutral_face
+        self.jaw_mean = None if jaw_mean is None else torch.as_tensor(jaw_mean).float().reshape(1, 3, 3)
 
     def forward(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         from common.wholebody.params import SMPLXParams
@@ -127,12 +143,12 @@ class PartReferenceModel(torch.nn.Module):
         params = SMPLXParams.from_axis_angle(batch["smplx_pose"].float(), batch["smplx_betas"].float(),
                                              batch["smplx_expression"].float())
         means = {key: getattr(self, key) for key in self.hand_keys}
-        return {"vertices": self.layer(substitute_parts(params, means, self.neutral_face)).vertices}
+        return {"vertices": self.layer(substitute_parts(params, means, self.neutral_face, self.jaw_mean)).vertices}
 
 
 def part_reference_models(layer: torch.nn.Module, train_poses: Tensor) -> dict[str, PartReferenceModel]:
     """{name: constant part predictor} for :data:`WHOLEBODY_REFERENCE_NAMES` from (N, 55, 3) axis-angle training
-    SMPL-X poses (absolute fingers): the hand means are per-joint chordal means of each side's rotations."""
+    SMPL-X poses (absolute fingers): the hand and jaw means are per-joint chordal means of the rotations."""
     poses = torch.as_tensor(train_poses, dtype=torch.float64).reshape(-1, 55, 3)
     if len(poses) == 0:
         raise ValueError("part_reference_models: no training poses")
@@ -141,4 +157,5 @@ def part_reference_models(layer: torch.nn.Module, train_poses: Tensor) -> dict[s
              "right_hand_pose": mean_rotation_pose(mats[:, 40:55]).float()}
     return {"mean_hands": PartReferenceModel(layer, means, False),
             "neutral_face": PartReferenceModel(layer, None, True),
+            "mean_face": PartReferenceModel(layer, None, True, jaw_mean=mean_rotation_pose(mats[:, 22:23])[0].float()),
             "mean_hands_neutral_face": PartReferenceModel(layer, means, True)}
