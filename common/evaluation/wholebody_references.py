@@ -78,27 +78,24 @@ def reference_params(gt_params: Any, train_params: Any) -> dict[str, Any]:
     out = {"mean_hands": substitute_parts(gt_params, means, False),
            "neutral_face": substitute_parts(gt_params, None, True)}
     if _has(train_params, JAW_KEY):
-        jaw = mean_rotation_pose(torch.as_tensor(_get(train_params, JAW_KEY)))
-        out["mean_face"] = substitute_parts(gt_params, None, True, jaw_mean=jaw)
+        jaw = {JAW_KEY: mean_rotation_pose(torch.as_tensor(_get(train_params, JAW_KEY)))}
+        out["mean_face"] = substitute_parts(gt_params, jaw, True)
     out["mean_hands_neutral_face"] = substitute_parts(gt_params, means, True)
     return out
 
 
-def substitute_parts(params: Any, hand_means: Mapping[str, Tensor] | None, neutral_face: bool,
-                     jaw_mean: Tensor | None = None) -> Any:
-    """``params`` (B samples, same type) with the hands set to constant poses (``hand_means``: key -> one
-    sample's pose, expanded to the batch; None keeps the hands) and/or a neutral face (identity jaw, zero
-    expression; ``jaw_mean``: one sample's jaw, in the params' form, instead of the identity): the substitution
-    every whole-body reference makes."""
+def substitute_parts(params: Any, part_means: Mapping[str, Tensor] | None, neutral_face: bool) -> Any:
+    """``params`` (B samples, same type) with parts set to constant poses (``part_means``: pose key, e.g. a hand
+    or ``jaw_pose`` -> one sample's pose in the params' form, expanded to the batch; None keeps every part) and/or
+    a neutral face (zero expression, and an identity jaw unless ``part_means`` gives one): the substitution every
+    whole-body reference makes."""
     fields = {}
-    for key, mean in (hand_means or {}).items():
+    for key, mean in (part_means or {}).items():
         like = _get(params, key)
         mean = mean.to(like.device, like.dtype)
         fields[key] = mean.expand((like.shape[0],) + tuple(mean.shape)).clone()
     if neutral_face:
-        jaw = _get(params, JAW_KEY)
-        fields[JAW_KEY] = _identity_like(jaw) if jaw_mean is None else jaw_mean.to(jaw.device, jaw.dtype).expand_as(
-            jaw).clone()
+        fields.setdefault(JAW_KEY, _identity_like(_get(params, JAW_KEY)))
         fields[EXPRESSION_KEY] = torch.zeros_like(_get(params, EXPRESSION_KEY))
     return _with(params, fields)
 
@@ -122,28 +119,26 @@ class PartReferenceModel(torch.nn.Module):
 
     Args:
         layer: the :class:`~common.wholebody.layer.WholeBodyLayer` the GT meshes come from (used, not owned).
-        hand_means: {'left_hand_pose', 'right_hand_pose'} -> (15, 3, 3) constant finger rotations, or None to
-            keep the GT hands. neutral_face: zero expression and identity jaw. jaw_mean: (3, 3) jaw rotation used
-            instead of the identity (the ``mean_face`` reference).
+        part_means: {'left_hand_pose', 'right_hand_pose'} -> (15, 3, 3) constant finger rotations and/or
+            {'jaw_pose'} -> (3, 3) constant jaw rotation, or None to keep the GT parts. neutral_face: zero
+            expression and an identity jaw (unless ``part_means`` gives the jaw).
     """
 
-    def __init__(self, layer: torch.nn.Module, hand_means: Mapping[str, Tensor] | None, neutral_face: bool,
-                 jaw_mean: Tensor | None = None) -> None:
+    def __init__(self, layer: torch.nn.Module, part_means: Mapping[str, Tensor] | None, neutral_face: bool) -> None:
         super().__init__()
         object.__setattr__(self, "layer", layer)
-        self.hand_keys = tuple(hand_means or ())
-        for key in self.hand_keys:
-            self.register_buffer(key, torch.as_tensor(hand_means[key]).float())
+        self.part_keys = tuple(part_means or ())
+        for key in self.part_keys:
+            self.register_buffer(key, torch.as_tensor(part_means[key]).float())
         self.neutral_face = neutral_face
-        self.jaw_mean = None if jaw_mean is None else torch.as_tensor(jaw_mean).float().reshape(1, 3, 3)
 
     def forward(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         from common.wholebody.params import SMPLXParams
 
         params = SMPLXParams.from_axis_angle(batch["smplx_pose"].float(), batch["smplx_betas"].float(),
                                              batch["smplx_expression"].float())
-        means = {key: getattr(self, key) for key in self.hand_keys}
-        return {"vertices": self.layer(substitute_parts(params, means, self.neutral_face, self.jaw_mean)).vertices}
+        means = {key: getattr(self, key) for key in self.part_keys}
+        return {"vertices": self.layer(substitute_parts(params, means, self.neutral_face)).vertices}
 
 
 def part_reference_models(layer: torch.nn.Module, train_poses: Tensor) -> dict[str, PartReferenceModel]:
@@ -157,5 +152,5 @@ def part_reference_models(layer: torch.nn.Module, train_poses: Tensor) -> dict[s
              "right_hand_pose": mean_rotation_pose(mats[:, 40:55]).float()}
     return {"mean_hands": PartReferenceModel(layer, means, False),
             "neutral_face": PartReferenceModel(layer, None, True),
-            "mean_face": PartReferenceModel(layer, None, True, jaw_mean=mean_rotation_pose(mats[:, 22:23])[0].float()),
+            "mean_face": PartReferenceModel(layer, {JAW_KEY: mean_rotation_pose(mats[:, 22]).float()}, True),
             "mean_hands_neutral_face": PartReferenceModel(layer, means, True)}
