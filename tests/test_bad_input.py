@@ -112,7 +112,8 @@ def tiny_ckpts(tmp_path_factory):
     nan = save_checkpoint(folder / "nan" / "ckpt_epoch0001.pth", model, epoch=1, cfg=cfg)
     official = folder / "snapshot_6.pth.tar"  # the release layout; its shapes do not matter: geometry fails first
     torch.save({"epoch": 6, "network": {"module.backbone.conv1.weight": torch.zeros(64, 3, 7, 7)}}, official)
-    return good, nan, official
+    yield good, nan, official
+    shutil.rmtree(folder, ignore_errors=True)  # checkpoints: the suite must fit a small CI disk
 
 
 # --- the table -------------------------------------------------------------------------------------------------

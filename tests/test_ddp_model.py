@@ -6,6 +6,7 @@ SyncBatchNorm needs CUDA. The synced statistics of RotationNet's NodewiseLinearB
 on their own, as is the masked_l1 normalisation (including that per-process normalisation would differ).
 """
 import json
+import shutil
 import socket
 
 import pytest
@@ -48,8 +49,9 @@ def runs(tmp_path_factory):
     result_path = tmp / "ddp.pt"
     mp.spawn(real_model_worker, args=(2, _free_port(), str(tmp / "ddp"), str(state_path), str(result_path)),
              nprocs=2, join=True)
-    return {"tmp": tmp, "init": init, "single": (single_params, single_state),
-            "ddp": torch.load(result_path, weights_only=True)}
+    yield {"tmp": tmp, "init": init, "single": (single_params, single_state),
+           "ddp": torch.load(result_path, weights_only=True)}
+    shutil.rmtree(tmp, ignore_errors=True)  # checkpoints: the suite must fit a small CI disk
 
 
 def test_real_regressor_two_processes_equal_one(runs):

@@ -6,6 +6,7 @@ body model), one short epoch. About a minute on 2 CPU cores; the numbers mean no
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,8 @@ def run(tmp_path_factory):
          "--opts", f"experiment.output_dir={out}")
     demo_out = out / "demo"
     demo = _run("demo/demo.py", "--img_idx", "0", "--ckpt", str(ckpt), "--output", str(demo_out))
-    return {"run_dir": run_dir, "ckpt": ckpt, "test_out": test_out, "demo_out": demo_out, "demo_log": demo.stdout}
+    yield {"run_dir": run_dir, "ckpt": ckpt, "test_out": test_out, "demo_out": demo_out, "demo_log": demo.stdout}
+    shutil.rmtree(out, ignore_errors=True)  # checkpoints: the suite must fit a small CI disk
 
 
 def test_training_writes_checkpoint_config_and_periodic_eval(run):

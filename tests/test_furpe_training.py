@@ -3,6 +3,7 @@ lives and how it is saved, and a 2-iteration run of main/train.py with every fur
 (configs/furpe_tiny_e2e.yaml on simulated labels)."""
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -101,7 +102,8 @@ def run(labels, tmp_path_factory):
     out = tmp_path_factory.mktemp("furpe_e2e")
     _run("main/train.py", "--cfg", str(CFG), "--opts", f"experiment.output_dir={out}", f"furpe.label_dir={labels}",
          timeout=900)
-    return out / "furpe_tiny_e2e"
+    yield out / "furpe_tiny_e2e"
+    shutil.rmtree(out, ignore_errors=True)  # checkpoints: the suite must fit a small CI disk
 
 
 def test_two_iterations_of_main_train_log_every_term(run):

@@ -7,6 +7,7 @@ Tiny synthetic world (the one of configs/tiny_e2e.yaml, rendered once into the s
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -185,7 +186,8 @@ def two_stages(tmp_path_factory):
 
     cfg = load_config(REPO / "configs/sefd_student.yaml", TINY + run + [f"sefd.teacher_ckpt={out / 'sefd_teacher'}"])
     train_main.train(cfg, DistInfo(), build=build, progress=False)
-    return out, kept["parts"]
+    yield out, kept["parts"]
+    shutil.rmtree(out, ignore_errors=True)  # checkpoints: the suite must fit a small CI disk
 
 
 def test_student_distils_from_the_frozen_stage1_teacher(two_stages):

@@ -4,6 +4,7 @@ real EHF reader; FreiHAND files with the hand network alone) -> demo/demo.py. A 
 mean nothing, the plumbing is checked."""
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,8 @@ def run(tmp_path_factory):
     _run("main/test.py", "--cfg", str(CFG), "--ckpt", str(ckpt), "--out", str(out / "test_freihand"),
          "--opts", "data.test_set=freihand", f"data.roots.freihand={out / 'freihand'}", timeout=600)
     demo = _run("demo/demo.py", "--img_idx", "0", "--ckpt", str(ckpt), "--output", str(out / "demo"), timeout=600)
-    return {"out": out, "ckpt": ckpt, "ehf_log": ehf.stdout, "demo_log": demo.stdout}
+    yield {"out": out, "ckpt": ckpt, "ehf_log": ehf.stdout, "demo_log": demo.stdout}
+    shutil.rmtree(out, ignore_errors=True)  # checkpoints: the suite must fit a small CI disk
 
 
 def test_training_logs_every_loss_term_and_the_part_references(run):
