@@ -19,7 +19,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
 
 from common.cli import cli_session
@@ -43,11 +42,12 @@ from common.engine import (
     wrap_model,
 )
 from common.engine.batchnorm import prepare_batchnorm
-from common.engine.checkpoint import LATEST_POINTER, list_checkpoints, remove_stale_temporaries
 from common.engine.distributed import all_gather_objects
 from common.engine.logger import write_json
+from common.engine.run_folder import RunFolderError, prepare_run_dir
 from common.engine.trainer import log_metrics
-from common.errors import UserError, ensure_output_dir, writing
+from common.errors import UserError
+from common.render.training_images import training_visualizer
 from data.registry import build_evaluator, check_model_can_evaluate, dataset_records
 
 
@@ -60,38 +60,6 @@ class Components:
     train_loader: Any
     test_loader: Any = None  # None: no periodic evaluation
     visualize: Callable | None = None  # (batch, preds) -> {name: HxWx3 uint8}
-
-
-def make_visualizer(model: torch.nn.Module) -> Callable | None:
-    """Tensorboard images of a batch's first sample: the crop with the input 2D pose (green) and predicted
-    projected joints (red), and the crop with the predicted mesh overlaid (model's virtual crop camera)."""
-    from common.joint_sets import skeleton
-
-    core = getattr(model, "module", model)
-    core = getattr(core, "student", core)  # SEFD wrappers: draw with the regressor inside
-    if not hasattr(core, "focal"):  # the whole-body model: weak perspective, OpenPose-137 keypoints, part boxes
-        from common.render.wholebody_visualize import wholebody_pictures
-
-        return lambda batch, preds: wholebody_pictures(batch, preds, core.faces)
-    size, bones = float(core.input_size), skeleton("crowdnet30")
-
-    def visualize(batch: dict, preds: dict) -> dict:
-        from common.render.visualize import draw_pose2d, overlay_mesh  # the rasterizer loads when first drawn
-
-        img = (batch["img"][0, :3].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-        pose = draw_pose2d(img, batch["pose2d"][0].float().cpu(), batch["pose2d_valid"][0].cpu(), bones)
-        if "joints_proj" in preds:
-            pose = draw_pose2d(pose, preds["joints_proj"][0].detach().float().cpu(), None, bones, (1.0, 0.0, 0.0))
-        mesh = overlay_mesh(img, preds["vertices"][0].detach().float().cpu(), core.faces.cpu(),
-                            (core.focal, core.focal), (size / 2, size / 2))
-        images = {"pose2d": np.ascontiguousarray(pose), "mesh": np.ascontiguousarray(mesh)}
-        for key in ("edge", "teacher_edge"):  # SEFD edge channels from the mapper, as grey images
-            if key in batch:
-                grey = (batch[key][0, 0].float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-                images[key] = np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
-        return images
-
-    return visualize
 
 
 def build_components(cfg: Any, info: DistInfo) -> Components:
@@ -112,7 +80,7 @@ def build_components(cfg: Any, info: DistInfo) -> Components:
     train_loader = build_train_loader(cfg, info.rank, info.world_size, body_model=data_body)
     test_loader = (build_test_loader(cfg, info.rank, info.world_size, body_model=data_body)
                    if cfg.train.eval_every > 0 else None)
-    visualize = make_visualizer(model) if cfg.train.image_log_every > 0 else None
+    visualize = training_visualizer(model) if cfg.train.image_log_every > 0 else None
     return Components(model, eval_body, train_loader, test_loader, visualize)
 
 
@@ -139,29 +107,6 @@ def log_references(cfg: Any, parts: Components, run_dir: Path, info: DistInfo, l
         log_metrics(logger, reference_scalars(refs), 0, "reference")
     logger.info("constant-prediction references on the test split:\n" + reference_table(None, refs))
     return refs
-
-
-class RunFolderError(UserError):
-    """A fresh run would overwrite an earlier run's checkpoints."""
-
-
-def prepare_run_dir(cfg: Any, run_dir: Path, resume: Path | None, logger: RunLogger) -> None:
-    """Main process, before anything is built: the folder must be writable; stale temporary checkpoint files of
-    dead processes go; an earlier run's checkpoints stop a fresh run unless ``experiment.overwrite``."""
-    ensure_output_dir(run_dir, "run folder")
-    for path in remove_stale_temporaries(run_dir):
-        logger.info(f"removed {path}: a temporary checkpoint file left by a killed run")
-    earlier = list_checkpoints(run_dir) + list_checkpoints(run_dir, iterations=True)
-    if resume is not None or not earlier:
-        return
-    if not cfg.experiment.overwrite:
-        raise RunFolderError(f"{run_dir}: holds checkpoints of an earlier run ({earlier[-1].name}, {len(earlier)} in "
-                             "all); continue it with --resume auto, start over with --overwrite (deletes them), or "
-                             "choose another experiment.name / experiment.output_dir")
-    with writing(run_dir, "run folder"):
-        for path in earlier + [run_dir / LATEST_POINTER]:
-            path.unlink(missing_ok=True)
-    logger.info(f"--overwrite: deleted {len(earlier)} checkpoint(s) of an earlier run in {run_dir}")
 
 
 def train(cfg: Any, info: DistInfo, build: Callable[[Any, DistInfo], Components] | None = None,

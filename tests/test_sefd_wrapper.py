@@ -15,10 +15,9 @@ from common.models.sefd import (
     DistillationWrapper,
     EdgeInputModel,
     build_edge_fn,
-    build_teacher,
-    load_teacher_weights,
     teacher_features,
 )
+from common.models.sefd_teacher import build_teacher, load_teacher_weights
 from common.nets.rcf import RCF, RCFEdgeChannel
 from model_fixtures import TinySMPL, random_batch
 

@@ -22,6 +22,7 @@ from common.engine import (
 from common.engine.logger import RunLogger
 from common.evaluation import MeshEvaluator
 from common.render import visualize as _visualize  # noqa: F401  (imported directly: a broken module fails here)
+from common.render.training_images import training_visualizer
 from engine_fixtures import ToyBodyModel, ToyDataset, ToyModel, make_loader, run_toy_training, toy_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -180,7 +181,7 @@ def test_training_visualizer_gives_uint8_images():
     model.input_size, model.focal, model.faces = 64, 100.0, body.faces
     batch = {"img": torch.rand(2, 3, 64, 64), "pose2d": torch.rand(2, 30, 2) * 64, "pose2d_valid": torch.ones(2, 30)}
     verts = body(torch.zeros(2, 3), torch.zeros(2, 69), torch.zeros(2, 10)).vertices + torch.tensor([0, 0, 3.0])
-    visualize = _load_script("train").make_visualizer(model)
+    visualize = training_visualizer(model)
     assert visualize is not None  # the project's own drawing module imports (common.render.visualize)
     images = visualize(batch, {"vertices": verts, "joints_proj": torch.rand(2, 30, 2) * 64})
     assert set(images) == {"pose2d", "mesh"}

@@ -1,4 +1,4 @@
-"""Allowed ranges of the numeric config keys, checked by :func:`common.config.loader.validate`.
+"""Allowed ranges of the numeric config keys, checked by :func:`common.config.validation.validate`.
 
 One table, one rule per key (tuples: per element), so that a value out of range is a one-line error naming the
 key and the value instead of a silent no-op (``train.lr=0``), a run that writes nothing (``ckpt_every=0``) or a

@@ -51,7 +51,8 @@ def build_experiment_model(cfg, body_model: nn.Module, training: bool = True,
     kind = plan.model_kind(training)
     if kind == "regressor":
         return build_model(cfg, body_model)
-    from common.models.sefd import DistillationWrapper, EdgeInputModel, build_edge_fn, build_teacher
+    from common.models.sefd import DistillationWrapper, EdgeInputModel, build_edge_fn
+    from common.models.sefd_teacher import build_teacher
 
     regressor = build_model(cfg, body_model, return_features=plan.returns_features(training))
     edge_fn = build_edge_fn(cfg, plan.model_edge)

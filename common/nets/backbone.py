@@ -15,9 +15,9 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
+from common.config.validation import BACKBONES as RESNET_NAMES  # one list: the config checks the same names
 from common.weights_file import read_weights_file
 
-RESNET_NAMES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 _WHERE = "common/nets/backbone.py"
 
 
