@@ -2,7 +2,9 @@
 
 Every scene is a pure function of (seed, split, index), so the scenes can be rendered in any order by any process;
 the annotations come back in index order. Workers are forked (they inherit the body model) and run torch with one
-thread each. Where ``fork`` is unavailable (Windows, some macOS setups) rendering stays in this process.
+thread each, as does rendering in this process, so the files do not depend on the number of workers (torch's
+reductions differ in the last bits between thread counts). Where ``fork`` is unavailable (Windows, some macOS
+setups) rendering stays in this process.
 """
 from __future__ import annotations
 
@@ -49,7 +51,12 @@ def render_scenes(render_one: Callable[[int], dict], count: int, workers: int, p
     workers = render_workers(workers, count)
     bar = dict(total=count, desc=desc, disable=not progress, unit="img")
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [render_one(i) for i in tqdm(range(count), **bar)]
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as in the workers: a world's floats do not depend on where it was rendered
+        try:
+            return [render_one(i) for i in tqdm(range(count), **bar)]
+        finally:
+            torch.set_num_threads(threads)
     _RENDER_ONE = render_one
     try:
         with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init) as pool:

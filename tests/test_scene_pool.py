@@ -26,7 +26,8 @@ def test_pool_returns_the_scenes_in_index_order_and_each_writes_its_file(tmp_pat
 def test_a_world_rendered_by_workers_equals_the_one_rendered_here(tmp_path):
     from common.body_models import body_model_from_config
     from common.config import load_config
-    from data.synthetic.generator import GeneratorParams, render_split
+    from data.synthetic.cache import render_split
+    from data.synthetic.generator import GeneratorParams
 
     cfg = load_config("configs/tiny_e2e.yaml")
     params, body = GeneratorParams.from_config(cfg.data.synthetic), body_model_from_config(cfg, kind="smpl")

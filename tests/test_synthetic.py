@@ -13,7 +13,7 @@ from common.config import load_config
 from data.augment import AugmentParams
 from data.mapper import Mapper
 from data.sample import check_sample
-from data.synthetic import generator as gen
+from data.synthetic import cache as world_cache
 from data.synthetic.generator import GeneratorParams, annotate_people, generate_scene, render_people, vertex_segments
 
 TINY = ["data.synthetic.num_train_images=6", "data.synthetic.num_test_images=3", "data.synthetic.image_size=160",
@@ -142,7 +142,7 @@ def test_dataset_loaders_and_cache(tiny, body_model):
     cfg, train, test, cache = tiny
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CROWDMESH_CACHE", cache)
-        mp.setattr(gen, "render_split", lambda *a, **k: pytest.fail("cached split was rendered again"))
+        mp.setattr(world_cache, "render_split", lambda *a, **k: pytest.fail("cached split was rendered again"))
         assert len(load_synthetic_records("test", cfg, body_model=body_model)) == len(test)
         ds = build_dataset("synthetic", "train", cfg, train=True, body_model=body_model)
         check_sample(ds[0], 64)

@@ -1,7 +1,6 @@
 """Synthetic crowds as PersonRecords (the adapter of the ``synthetic`` dataset)."""
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -11,24 +10,11 @@ from common.config import ConfigError
 from data.adapters.subsets import SYNTHETIC_SUBSETS as SUBSETS
 from data.records import PersonRecord
 from data.scene_pool import read_annotations
-from data.synthetic.generator import GeneratorParams, ensure_split
+from data.synthetic.cache import body_model_id, ensure_split
+from data.synthetic.generator import GeneratorParams
 
 log = logging.getLogger(__name__)
 
-
-
-def body_model_id(body_model) -> str:
-    """Fingerprint of a body model: SHA-1 of its faces and of its mesh for a fixed pose and shape."""
-    import torch
-
-    gen = torch.Generator().manual_seed(0)
-    pose = torch.randn(1, 72, generator=gen, dtype=torch.float64).float() * 0.2
-    betas = torch.randn(1, 10, generator=gen, dtype=torch.float64).float()
-    with torch.no_grad():
-        out = body_model(global_orient=pose[:, :3], body_pose=pose[:, 3:], betas=betas)
-    digest = hashlib.sha1(body_model.faces.cpu().numpy().astype(np.int64).tobytes())
-    digest.update(np.round(out.vertices.double().cpu().numpy(), 4).tobytes())  # robust to float noise
-    return f"smpl-{out.vertices.shape[1]}v-{digest.hexdigest()[:16]}"
 
 
 def _counts(cfg) -> dict[str, int]:

@@ -1,30 +1,17 @@
 """Deterministic generator of occluded multi-person scenes rendered with the project's body model and rasterizer.
 
 ``generate_scene(index, ...)`` draws everything from ``numpy.random.default_rng([seed, split_code, index])``, so an
-image depends only on (seed, split, index, parameters, body model). ``ensure_split`` renders a whole split once
-into ``cache_dir()/synthetic/<key>/<split>/`` (JPEG images + ``annotations.json``), atomically and under a file
-lock; later calls only read. See docs/synthetic_world.md for distributions and definitions.
+image depends only on (seed, split, index, parameters, body model). ``data/synthetic/cache.py`` renders a whole
+split once into the cache. See docs/synthetic_world.md for distributions and definitions.
 """
 from __future__ import annotations
 
-import dataclasses
-import fcntl
-import hashlib
-import json
-import logging
-import os
-import shutil
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from common.geometry.rotations import matrix_to_axis_angle
-from common.paths import cache_dir
-
-log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 1  # bump when the output of the same parameters changes
 SPLIT_CODES = {"train": 0, "test": 1}
@@ -216,74 +203,3 @@ def generate_scene(index: int, split: str, seed: int, params: GeneratorParams, b
                   "princpt": cam.princpt.tolist(), "camera_height": cam.height, "pitch": cam.pitch,
                   "people": people}
     return image, annotation
-
-
-def cache_key(params: GeneratorParams, counts: dict[str, int], seed: int, body_model_id: str) -> str:
-    """Hex key of everything that determines the data: parameters, split sizes, seed, body model, version."""
-    blob = json.dumps({"params": dataclasses.asdict(params), "counts": counts, "seed": seed,
-                       "body_model": body_model_id, "version": GENERATOR_VERSION}, sort_keys=True)
-    return hashlib.sha1(blob.encode()).hexdigest()[:16]
-
-
-def split_dir(key: str, split: str) -> Path:
-    return cache_dir() / "synthetic" / key / split
-
-
-def ensure_split(split: str, params: GeneratorParams, counts: dict[str, int], seed: int, body_model_id: str,
-                 make_body_model, progress: bool = True, device: str = "cpu", workers: int = 0) -> Path:
-    """Folder of a generated split (``images/``, ``annotations.json``); renders it first if absent.
-
-    ``make_body_model()`` is only called when rendering is needed. Rendering happens in a temporary folder
-    renamed into place at the end, under an exclusive file lock, so concurrent processes render once; ``workers``
-    processes render it (``data.scene_pool.render_workers``; not part of the cache key).
-    """
-    if split not in SPLIT_CODES:
-        raise ValueError(f"synthetic split must be one of {', '.join(SPLIT_CODES)}, got '{split}'")
-    key = cache_key(params, counts, seed, body_model_id)
-    final = split_dir(key, split)
-    if (final / "annotations.json").is_file():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with open(final.parent / f".{split}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (final / "annotations.json").is_file():  # another process finished meanwhile
-            return final
-        (final.parent / "params.json").write_text(json.dumps(
-            {"params": dataclasses.asdict(params), "counts": counts, "seed": seed, "body_model": body_model_id,
-             "version": GENERATOR_VERSION}, indent=1))
-        tmp = final.parent / f".{split}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        render_split(tmp, split, params, counts[split], seed, make_body_model(), body_model_id, progress, device,
-                     workers)
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-    return final
-
-
-def render_split(folder: Path, split: str, params: GeneratorParams, count: int, seed: int, body_model,
-                 body_model_id: str, progress: bool = True, device: str = "cpu", workers: int = 0) -> dict:
-    """Render ``count`` scenes into ``folder`` and write ``annotations.json``; returns its stats."""
-    from data.scene_pool import render_scene_files
-
-    faces = body_model.faces.to(torch.long).cpu()
-    segments = vertex_segments(body_model)
-    start = time.perf_counter()
-    images = render_scene_files(
-        folder, count, lambda i: generate_scene(i, split, seed, params, body_model, faces, segments, device),
-        params.jpeg_quality, workers if device == "cpu" else 0, progress, f"synthetic {split}")
-    seconds = time.perf_counter() - start
-    people = [p for a in images for p in a["people"]]
-    skipped = {r: sum(p["skip_reason"] == r for p in people) for r in ("outside", "hidden")}
-    stats = {"images": count, "people": len(people), "kept": sum(p["kept"] for p in people),
-             "skipped": skipped, "seconds": round(seconds, 2),
-             "images_per_second": round(count / max(seconds, 1e-9), 3)}
-    log.info("synthetic %s: %d images, %d people, %d kept; skipped %s (thresholds: max_occlusion %.2f, "
-             "min_joints_inside %.2f, min_area_px %d); %.2f img/s", split, count, stats["people"], stats["kept"],
-             skipped, params.max_occlusion, params.min_joints_inside, params.min_area_px,
-             stats["images_per_second"])
-    payload = {"version": GENERATOR_VERSION, "split": split, "seed": seed, "body_model": body_model_id,
-               "params": dataclasses.asdict(params), "stats": stats, "images": images}
-    tmp = folder / "annotations.json.tmp"
-    tmp.write_text(json.dumps(payload))
-    os.replace(tmp, folder / "annotations.json")
-    return stats

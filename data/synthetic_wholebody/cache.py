@@ -6,28 +6,23 @@ the body-model fingerprint and ``GENERATOR_VERSION``.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
-import hashlib
 import json
 import logging
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from common.paths import cache_dir
 from data.synthetic_wholebody.generator import GENERATOR_VERSION, SPLIT_CODES, WorldParams, generate_scene
+from data.world_cache import content_key, locked_build, mesh_fingerprint
 
 log = logging.getLogger(__name__)
 
 
 def layer_id(layer) -> str:
-    """Fingerprint of a WholeBodyLayer: SHA-1 of its faces and of its mesh for a fixed random pose, shape and
-    expression (rounded, robust to float noise)."""
+    """Fingerprint of a WholeBodyLayer: its faces and its mesh for a fixed random pose, shape and expression."""
     from common.wholebody.params import SMPLXParams
 
     gen = torch.Generator().manual_seed(0)
@@ -35,31 +30,11 @@ def layer_id(layer) -> str:
     betas, expr = (torch.randn(1, 10, generator=gen, dtype=torch.float64).float() for _ in range(2))
     with torch.no_grad():
         out = layer(SMPLXParams.from_axis_angle(pose, betas, expr))
-    digest = hashlib.sha1(layer.faces.cpu().numpy().astype(np.int64).tobytes())
-    digest.update(np.round(out.vertices.double().cpu().numpy(), 4).tobytes())
-    return f"smplx-{out.vertices.shape[1]}v-{digest.hexdigest()[:16]}"
+    return mesh_fingerprint("smplx", layer.faces.cpu().numpy(), out.vertices[0].double().cpu().numpy())
 
 
 def world_key(payload: dict) -> str:
-    blob = json.dumps({**payload, "version": GENERATOR_VERSION}, sort_keys=True)
-    return hashlib.sha1(blob.encode()).hexdigest()[:16]
-
-
-def locked_build(final: Path, marker: str, build: Callable[[Path], None]) -> Path:
-    """``final`` once ``final/marker`` exists; else ``build(tmp)`` under an exclusive lock, then rename."""
-    if (final / marker).is_file():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with open(final.parent / f".{final.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (final / marker).is_file():  # another process finished meanwhile
-            return final
-        tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        build(tmp)
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-    return final
+    return content_key({**payload, "version": GENERATOR_VERSION})
 
 
 def ensure_split(split: str, params: WorldParams, counts: dict[str, int], seed: int, make_world: Callable[[], tuple],

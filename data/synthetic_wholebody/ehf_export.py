@@ -21,7 +21,7 @@ import torch
 from common.paths import cache_dir
 from data.adapters.ehf import EHF_FOCAL, EHF_IMAGE_HW, EHF_PRINCPT, camera_to_capture, load_ehf_records
 from data.adapters.ply import write_ply
-from data.synthetic_wholebody.cache import layer_id, locked_build, world_key
+from data.synthetic_wholebody.cache import layer_id, world_key
 from data.synthetic_wholebody.generator import (
     SPLIT_CODES,
     WorldParams,
@@ -30,6 +30,7 @@ from data.synthetic_wholebody.generator import (
     sample_person,
     vertex_segments,
 )
+from data.world_cache import locked_build
 
 log = logging.getLogger(__name__)
 
