@@ -10,31 +10,12 @@ CPU only: on CUDA the trainer uses float16 with a GradScaler (``train.amp``), no
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 
 from tool.bench.timing import best_ratio, figure, interleaved, paired_ratio
 from tool.bench.workbench import Workbench
 
 QUICK_SIZE, QUICK_BATCH = 64, 16
-
-
-def autocast_step(model, batch: dict, bf16: bool) -> Callable[[], None]:
-    """The trainer's step (fused Adam, autocast as ``train.cpu_bf16`` sets it) on ``batch``."""
-    from common.config import load_config
-    from common.engine.optim import build_optimizer, training_autocast
-
-    optimizer = build_optimizer(model, load_config(None, ["train.lr=1e-4"]).train)
-
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with training_autocast(False, bf16, torch.device("cpu")):
-            losses = model.losses(batch, model(batch))
-        sum(losses.values()).backward()
-        optimizer.step()
-
-    return step
 
 
 def quickstart_parts(bench: Workbench):
@@ -57,10 +38,10 @@ def precision_section(bench: Workbench, rounds: int) -> list[dict]:
     if bench.device.type != "cpu":
         return []
     make_quick, quick_batch = quickstart_parts(bench)
-    tasks = {"fp32": autocast_step(make_quick(), quick_batch, False),
-             "bf16": autocast_step(make_quick(), quick_batch, True),
-             "r50_fp32": autocast_step(bench.regressor(), bench.batch, False),
-             "r50_bf16": autocast_step(bench.regressor(), bench.batch, True)}
+    tasks = {"fp32": bench.training_step(make_quick(), quick_batch, False),
+             "bf16": bench.training_step(make_quick(), quick_batch, True),
+             "r50_fp32": bench.training_step(bench.regressor(), bench.batch, False),
+             "r50_bf16": bench.training_step(bench.regressor(), bench.batch, True)}
     params = [p for p in bench.regressor().parameters() if p.requires_grad]
     for p in params:
         p.grad = torch.randn_like(p)

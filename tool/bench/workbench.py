@@ -87,13 +87,18 @@ class Workbench:
         cfg = self.edge_cfg if edge else self.cfg
         return build_model(cfg, self.body_model(), return_features=return_features).to(self.device).train()
 
-    def training_step(self, model, batch: dict) -> Callable[[], None]:
-        """forward + model.losses + backward + Adam step on ``batch`` (the trainer's step without AMP/clipping)."""
-        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    def training_step(self, model, batch: dict, bf16: bool = False) -> Callable[[], None]:
+        """The trainer's step on ``batch``: forward + model.losses + backward + its optimizer (fused Adam where
+        available); ``bf16``: bfloat16 autocast on the CPU, as ``train.cpu_bf16`` sets it. No AMP / clipping."""
+        from common.config import load_config
+        from common.engine.optim import build_optimizer, training_autocast
+
+        optimizer = build_optimizer(model, load_config(None, ["train.lr=1e-4"]).train)
 
         def step() -> None:
             optimizer.zero_grad(set_to_none=True)
-            losses = model.losses(batch, model(batch))
+            with training_autocast(False, bf16, self.device):
+                losses = model.losses(batch, model(batch))
             sum(losses.values()).backward()
             optimizer.step()
 
