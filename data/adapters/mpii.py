@@ -14,9 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from data.adapters.coco_style import AnnotationError, read_coco_file, read_pose2d_results, read_smpl_fits
+from data.adapters.coco_style import AnnotationError, read_coco_file
 from data.adapters.mscoco import CocoPeopleOptions, coco_people_records
 from data.adapters.options import adapter_options, dataset_root
+from data.adapters.side_files import read_pose2d_results, read_smpl_fits
 from data.records import PersonRecord
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,6 @@ from data.adapters.coco_style import (
     AnnotationError,
     CocoFile,
     FilterLog,
-    Pose2D,
-    SmplFit,
     add_midpoint,
     attach_others,
     bbox_inside_image,
@@ -30,12 +28,11 @@ from data.adapters.coco_style import (
     float_array,
     keypoints_xyv,
     read_coco_file,
-    read_pose2d_results,
-    read_smpl_fits,
     resolve_image,
     virtual_camera,
 )
 from data.adapters.options import adapter_options, dataset_root
+from data.adapters.side_files import Pose2D, SmplFit, read_pose2d_results, read_smpl_fits
 from data.records import PersonRecord
 
 log = logging.getLogger(__name__)

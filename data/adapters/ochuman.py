@@ -20,17 +20,10 @@ from typing import Any
 import numpy as np
 
 from common.joint_sets import joint_names
-from data.adapters.coco_style import (
-    AnnotationError,
-    CocoFile,
-    field,
-    float_array,
-    load_json,
-    read_coco_file,
-    read_pose2d_results,
-)
+from data.adapters.coco_style import AnnotationError, CocoFile, field, float_array, load_json, read_coco_file
 from data.adapters.mscoco import CocoPeopleOptions, coco_people_records
 from data.adapters.options import adapter_options, dataset_root
+from data.adapters.side_files import read_pose2d_results
 from data.records import PersonRecord
 
 HAS_3D_GT = False
