@@ -14,7 +14,7 @@ from common.geometry.rotations import axis_angle_to_matrix
 from data.adapters.coco_style import AnnotationError
 from data.adapters.h36m import camera_frame_smpl, fit_errors_mm, read_h36m
 from data.adapters.muco import read_muco
-from tool.fixtures.coco_style import H36M_FOCAL, H36M_PRINCPT, h36m_camera, write_h36m, write_muco
+from tool.fixtures.h36m_muco import H36M_FOCAL, H36M_PRINCPT, h36m_camera, write_h36m, write_muco
 
 REST17 = np.array([  # H36M-17 rest joints (m), SMPL canonical frame (y up, facing +z)
     [0, -0.2, 0], [-0.1, -0.25, 0], [-0.1, -0.65, 0], [-0.1, -1.05, 0], [0.1, -0.25, 0], [0.1, -0.65, 0],

@@ -116,7 +116,7 @@ def test_bad_files(tmp_path):
 def test_round_trip_of_3d_records(tmp_path):
     from data.adapters.h36m import read_h36m
     from test_adapter_h36m_muco import toy_joints, toy_rest_pelvis
-    from tool.fixtures.coco_style import write_h36m
+    from tool.fixtures.h36m_muco import write_h36m
 
     write_h36m(tmp_path / "h36m", toy_joints, toy_rest_pelvis, subjects=(1,))
     records = read_h36m(tmp_path / "h36m", "train", None, subjects=(1,), smpl_file="none")

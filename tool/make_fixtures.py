@@ -68,7 +68,7 @@ def _write_2d(name: str) -> Callable[[Path], None]:
 def _write_3d(name: str) -> Callable[[Path], None]:
     def write(root: Path) -> None:
         from data.adapters.h36m import linear_rest_pelvis, regressed_joints_fn
-        from tool.fixtures.coco_style import write_h36m, write_muco
+        from tool.fixtures.h36m_muco import write_h36m, write_muco
 
         body = _smpl()
         if name == "h36m":
