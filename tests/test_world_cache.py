@@ -1,0 +1,43 @@
+"""data/world_cache.py: the content key, the body-model fingerprint and the locked, atomic build both worlds use."""
+import numpy as np
+import pytest
+
+from data.world_cache import content_key, locked_build, mesh_fingerprint
+
+
+def test_content_key_ignores_key_order_and_sees_every_value():
+    a = content_key({"params": {"x": 1, "y": 2}, "seed": 0})
+    assert a == content_key({"seed": 0, "params": {"y": 2, "x": 1}})
+    assert a != content_key({"params": {"x": 1, "y": 2}, "seed": 1})
+    assert len(a) == 16 and int(a, 16) >= 0
+
+
+def test_mesh_fingerprint_is_robust_to_float_noise_only():
+    faces, verts = np.array([[0, 1, 2]]), np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    key = mesh_fingerprint("smpl", faces, verts)
+    assert key.startswith("smpl-3v-")
+    assert mesh_fingerprint("smpl", faces, verts + 1e-7) == key  # below the 0.1 mm rounding
+    assert mesh_fingerprint("smpl", faces, verts + 1e-3) != key  # 1 mm moves it
+    assert mesh_fingerprint("smpl", faces[:, ::-1], verts) != key
+
+
+def test_a_failed_build_leaves_no_folder_and_the_next_call_builds_once(tmp_path):
+    final, calls = tmp_path / "world" / "train", []
+
+    def broken(tmp):
+        tmp.mkdir(parents=True)
+        (tmp / "half.txt").write_text("x")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        locked_build(final, "done.json", broken)
+    assert not final.exists()  # a half-written world is never found as finished
+
+    def build(tmp):
+        calls.append(tmp)
+        tmp.mkdir(parents=True)
+        (tmp / "done.json").write_text("{}")
+
+    assert locked_build(final, "done.json", build) == final
+    assert locked_build(final, "done.json", build) == final  # found: not built again
+    assert len(calls) == 1 and (final / "done.json").is_file() and not calls[0].exists()
