@@ -28,7 +28,8 @@ def mesh_fingerprint(prefix: str, faces: np.ndarray, vertices: np.ndarray) -> st
 
 def locked_build(final: Path, marker: str, build: Callable[[Path], None]) -> Path:
     """``final`` once ``final/marker`` exists; else ``build(tmp)`` under an exclusive file lock, then ``tmp`` is
-    renamed to ``final`` (a killed build leaves only a temporary folder, never a half-written ``final``)."""
+    renamed to ``final`` (a killed build leaves only a temporary folder, never a half-written ``final``; the next
+    build deletes it)."""
     if (final / marker).is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -36,8 +37,9 @@ def locked_build(final: Path, marker: str, build: Callable[[Path], None]) -> Pat
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (final / marker).is_file():  # another process finished meanwhile
             return final
+        for stale in final.parent.glob(f".{final.name}.tmp-*"):  # a killed build's (we hold the lock: none runs)
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
         build(tmp)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)

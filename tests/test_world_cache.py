@@ -32,6 +32,7 @@ def test_a_failed_build_leaves_no_folder_and_the_next_call_builds_once(tmp_path)
     with pytest.raises(RuntimeError):
         locked_build(final, "done.json", broken)
     assert not final.exists()  # a half-written world is never found as finished
+    (final.parent / f".{final.name}.tmp-999999").mkdir()  # another killed process's
 
     def build(tmp):
         calls.append(tmp)
@@ -41,3 +42,4 @@ def test_a_failed_build_leaves_no_folder_and_the_next_call_builds_once(tmp_path)
     assert locked_build(final, "done.json", build) == final
     assert locked_build(final, "done.json", build) == final  # found: not built again
     assert len(calls) == 1 and (final / "done.json").is_file() and not calls[0].exists()
+    assert not list(final.parent.glob(".train.tmp-*"))  # the killed builds' leftovers are gone
