@@ -6,17 +6,14 @@ folder and renames it into place, under a file lock so that concurrent processes
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata
 import json
 import logging
-import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
+from common.cache_folder import build_once
 from common.open_model import files  # names and params; the builder (pipeline) is imported only to build
 from common.paths import cache_dir
 
@@ -61,52 +58,21 @@ def build_key(params: files.BuildParams) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Exclusive inter-process lock on ``path`` (no-op where fcntl is unavailable)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - non-POSIX
-        yield
-        return
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_open_model(force: bool = False, params: files.BuildParams | None = None) -> OpenModelPaths:
     """Return the open model's files, building them on first use (~2-3 min incl. anny's own first build).
 
     Later calls only check that the files exist. ``force=True`` rebuilds even if present.
     """
     params = params or files.BuildParams()
-    root = cache_dir() / "open_model"
-    root.mkdir(parents=True, exist_ok=True)
-    key = build_key(params)
-    paths = OpenModelPaths.in_folder(root / key)
-    if paths.complete() and not force:
-        return paths
-    with _locked(root / f"{key}.lock"):
-        if paths.complete() and not force:  # another process built it while we waited
-            return paths
-        tmp = root / f".tmp-{key}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        log.info("building the open body model into %s", paths.folder)
-        try:
-            from common.open_model.pipeline import build_files
+    paths = OpenModelPaths.in_folder(cache_dir() / "open_model" / build_key(params))
 
-            build_files(tmp, params)
-            if paths.folder.exists():
-                old = root / f".old-{key}-{os.getpid()}"
-                paths.folder.rename(old)
-                shutil.rmtree(old, ignore_errors=True)
-            tmp.rename(paths.folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    def build(tmp: Path) -> None:
+        from common.open_model.pipeline import build_files
+
+        log.info("building the open body model into %s", paths.folder)
+        build_files(tmp, params)
+
+    build_once(paths.folder, lambda folder: OpenModelPaths.in_folder(folder).complete(), build, force)
     if not paths.complete():
         raise RuntimeError(f"open body model build did not produce all files in {paths.folder}")
     return paths

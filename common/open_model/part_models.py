@@ -16,15 +16,14 @@ Vertex counts are the open part sets' (1,602 per hand, 3,681 face), not MANO's 7
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from common.open_model.build import _locked, ensure_open_model
+from common.cache_folder import build_once
+from common.open_model.build import ensure_open_model
 from common.open_model.part_cut import cut_flame, cut_mano
 
 PARTS_VERSION = 1  # bump when the cut changes
@@ -83,19 +82,8 @@ def ensure_open_part_models(force: bool = False) -> OpenPartPaths:
     paths = OpenPartPaths.in_folder(model.folder / f"parts_v{PARTS_VERSION}")
     if paths.complete() and not force:
         return paths
-    with _locked(model.folder.parent / f"{model.folder.name}.parts.lock"):
-        if paths.complete() and not force:
-            return paths
-        tmp = model.folder / f".tmp-parts-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
-            build_part_files(tmp, model.smplx_path, model.vertex_sets_path)
-            if paths.folder.exists():
-                shutil.rmtree(paths.folder)
-            tmp.rename(paths.folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    build_once(paths.folder, lambda folder: OpenPartPaths.in_folder(folder).complete(),
+               lambda tmp: build_part_files(tmp, model.smplx_path, model.vertex_sets_path), force)
     if not paths.complete():
         raise RuntimeError(f"open part models: the cut did not produce all files in {paths.folder}")
     return paths

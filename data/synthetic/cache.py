@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 
+from common.cache_folder import build_once, marker
 from common.paths import cache_dir
 from data.synthetic.generator import GENERATOR_VERSION, SPLIT_CODES, GeneratorParams, generate_scene, vertex_segments
-from data.world_cache import content_key, locked_build, mesh_fingerprint
+from data.world_cache import content_key, mesh_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def ensure_split(split: str, params: GeneratorParams, counts: dict[str, int], se
         render_split(tmp, split, params, counts[split], seed, make_body_model(), body_model_id, progress, device,
                      workers)
 
-    return locked_build(final, "annotations.json", build)
+    return build_once(final, marker("annotations.json"), build)
 
 
 def render_split(folder: Path, split: str, params: GeneratorParams, count: int, seed: int, body_model,

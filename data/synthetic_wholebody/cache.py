@@ -14,9 +14,10 @@ from typing import Callable
 
 import torch
 
+from common.cache_folder import build_once, marker
 from common.paths import cache_dir
 from data.synthetic_wholebody.generator import GENERATOR_VERSION, SPLIT_CODES, WorldParams, generate_scene
-from data.world_cache import content_key, locked_build, mesh_fingerprint
+from data.world_cache import content_key, mesh_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def ensure_split(split: str, params: WorldParams, counts: dict[str, int], seed: 
         raise ValueError(f"whole-body world split must be 'train' or 'test', got '{split}'")
     key = world_key({"params": dataclasses.asdict(params), "counts": counts, "seed": seed, "model": model_id})
     final = cache_dir() / "synthetic_wholebody" / key / split
-    return locked_build(final, "annotations.json", lambda tmp: render_split(
+    return build_once(final, marker("annotations.json"), lambda tmp: render_split(
         tmp, split, params, counts[split], seed, *make_world(), model_id, progress, device, workers))
 
 

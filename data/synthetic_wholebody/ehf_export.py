@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.cache_folder import build_once, marker
 from common.paths import cache_dir
 from data.adapters.ehf import EHF_FOCAL, EHF_IMAGE_HW, EHF_PRINCPT, camera_to_capture, load_ehf_records
 from data.adapters.ply import write_ply
@@ -30,7 +31,6 @@ from data.synthetic_wholebody.generator import (
     sample_person,
     vertex_segments,
 )
-from data.world_cache import locked_build
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,8 @@ def ensure_ehf_export(cfg, world: tuple | None = None) -> Path:
     key = world_key({"ehf": w.ehf_frames, "params": dataclasses.asdict(params), "seed": w.seed,
                      "model": layer_id(layer)})
     folder = cache_dir() / "synthetic_wholebody" / key / "ehf"
-    done = locked_build(folder, "gt_params.json", lambda tmp: write_export(tmp, w.ehf_frames, w.seed, layer, space,
-                                                                            params))
+    done = build_once(folder, marker("gt_params.json"),
+                      lambda tmp: write_export(tmp, w.ehf_frames, w.seed, layer, space, params))
     log.info("EHF-format export of the whole-body world: %s", done)
     return done
 
