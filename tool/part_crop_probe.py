@@ -70,6 +70,7 @@ def probe(cfg, ckpt: str) -> dict[str, dict[str, float]]:
     from common.engine.trainer import move_to_device
     from common.geometry.rotations import matrix_to_axis_angle
     from common.models.build import build_experiment_model
+    from common.models.wholebody.kinematics import JAW
     from data.loader import build_test_loader
     from data.registry import build_evaluator, dataset_records
 
@@ -93,7 +94,7 @@ def probe(cfg, ckpt: str) -> dict[str, dict[str, float]]:
                     for part, pair in box_centre_errors(batch, preds, model).items():
                         errors[part].append(pair)
                     face.append((matrix_to_axis_angle(preds["params"].jaw_pose.reshape(-1, 3, 3)),
-                                 batch["smplx_pose"].reshape(-1, 55, 3)[:, 22].float(), preds["params"].expression,
+                                 batch["smplx_pose"].reshape(-1, 55, 3)[:, JAW].float(), preds["params"].expression,
                                  batch["smplx_expression"].float(), batch["face_valid"].float()))
         summary = evaluator.evaluate(None)
         results[name] = {k: round(float(summary[k]), 2) for k in ("pa_v2v_l_hand", "pa_v2v_r_hand", "pa_v2v_face")}

@@ -80,8 +80,6 @@ def ensure_open_part_models(force: bool = False) -> OpenPartPaths:
     """Return the open part models' files, cutting them from the open SMPL-X on first use (builds that too)."""
     model = ensure_open_model()
     paths = OpenPartPaths.in_folder(model.folder / f"parts_v{PARTS_VERSION}")
-    if paths.complete() and not force:
-        return paths
     build_once(paths.folder, lambda folder: OpenPartPaths.in_folder(folder).complete(),
                lambda tmp: build_part_files(tmp, model.smplx_path, model.vertex_sets_path), force)
     if not paths.complete():

@@ -6,20 +6,17 @@ from typing import Callable
 import torch
 
 from tool.bench.timing import best_ratio, figure, interleaved, paired_ratio
-from tool.bench.workbench import BATCH, SIZE, Workbench
+from tool.bench.workbench import BATCH, SIZE, Workbench, benchmark_optimizer
 
 
 def bare_resnet_step(images: torch.Tensor) -> Callable[[], None]:
     """A torchvision ResNet-50 training step (CE on its 1000-way fc) on ``images``, with the optimizer the
-    regressor's step uses (:meth:`Workbench.training_step`: the trainer's fused Adam), so the ratio compares the
+    regressor's step uses (:func:`benchmark_optimizer`: the trainer's fused Adam), so the ratio compares the
     networks only."""
     import torchvision
 
-    from common.config import load_config
-    from common.engine.optim import build_optimizer
-
     net = torchvision.models.resnet50(weights=None).to(images.device).train()
-    optimizer = build_optimizer(net, load_config(None, ["train.lr=1e-4"]).train)
+    optimizer = benchmark_optimizer(net)
     labels = torch.randint(0, 1000, (images.shape[0],), generator=torch.Generator().manual_seed(0))
     labels = labels.to(images.device)
 

@@ -11,6 +11,15 @@ import torch
 BATCH, SIZE = 8, 256
 
 
+def benchmark_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The optimizer every timed training step uses: the trainer's (``build_optimizer``: fused Adam where
+    available) at lr 1e-4."""
+    from common.config import load_config
+    from common.engine.optim import build_optimizer
+
+    return build_optimizer(model, load_config(None, ["train.lr=1e-4"]).train)
+
+
 class Workbench:
     """What the sections share, built on first use: config, body models, synthetic dataset, a real batch."""
 
@@ -90,10 +99,9 @@ class Workbench:
     def training_step(self, model, batch: dict, bf16: bool = False) -> Callable[[], None]:
         """The trainer's step on ``batch``: forward + model.losses + backward + its optimizer (fused Adam where
         available); ``bf16``: bfloat16 autocast on the CPU, as ``train.cpu_bf16`` sets it. No AMP / clipping."""
-        from common.config import load_config
-        from common.engine.optim import build_optimizer, training_autocast
+        from common.engine.optim import training_autocast
 
-        optimizer = build_optimizer(model, load_config(None, ["train.lr=1e-4"]).train)
+        optimizer = benchmark_optimizer(model)
 
         def step() -> None:
             optimizer.zero_grad(set_to_none=True)
